@@ -1,0 +1,183 @@
+"""Typed simulation settings.
+
+Every field is in the unit a nanoBragg user types on the command line (Angstrom, mm, degrees,
+mrad, micrometres, percent); conversion to SI happens once, in :mod:`nanobrag.setup`.
+``None`` means "let nanobrag choose the way nanoBragg does" (auto-selection happens in setup).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Vec3 = tuple[float, float, float]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CrystalShape(str, Enum):
+    SQUARE = "square"  # parallelepiped, sincg lattice transform
+    ROUND = "round"  # ellipsoid, sinc3
+    GAUSS = "gauss"  # Gaussian spots
+    TOPHAT = "tophat"  # flat-top spots clipped at the FWHM
+
+
+class Convention(str, Enum):
+    MOSFLM = "mosflm"
+    XDS = "xds"
+    DENZO = "denzo"
+    ADXV = "adxv"
+    DIALS = "dials"
+    CUSTOM = "custom"
+
+
+class Pivot(str, Enum):
+    BEAM = "beam"
+    SAMPLE = "sample"
+
+
+class CrystalConfig(_Model):
+    """Unit cell, orientation, size, shape, mosaicity and spindle rotation."""
+
+    cell: Optional[tuple[float, float, float, float, float, float]] = Field(
+        None, description="a b c (A) alpha beta gamma (deg); missing b, c default to a, angles to 90"
+    )
+    mosflm_matrix: Optional[tuple[Vec3, Vec3, Vec3]] = Field(
+        None,
+        description="rows of a MOSFLM A matrix as in the file: (a*x b*x c*x), (a*y ...), (a*z ...), wavelength-scaled",
+    )
+    misset_deg: Optional[Vec3] = Field(None, description="rotations about x, y, z applied in that order")
+    misset_random: bool = False
+    misset_seed: Optional[int] = Field(None, description="seed for -misset random (nanoBragg default: time)")
+    N: Vec3 = Field((1.0, 1.0, 1.0), description="unit cells along a, b, c")
+    xtalsize_mm: tuple[Optional[float], Optional[float], Optional[float]] = Field(
+        (None, None, None), description="crystal size along a, b, c in mm; overrides N where given"
+    )
+    shape: CrystalShape = CrystalShape.SQUARE
+    fudge: float = 1.0
+    mosaic_spread_deg: Optional[float] = None
+    mosaic_domains: Optional[int] = None
+    mosaic_seed: int = 12345678
+    phi0_deg: float = 0.0
+    osc_deg: Optional[float] = None
+    phistep_deg: Optional[float] = None
+    phisteps: Optional[int] = None
+    spindle_axis: Optional[Vec3] = None
+
+
+class StructureConfig(_Model):
+    """Where structure factors come from."""
+
+    hkl_path: Optional[Path] = None
+    default_F: float = 0.0
+    interpolate: Optional[bool] = Field(None, description="None: tricubic when any N <= 2 (nanoBragg's rule)")
+    dump_path: Path = Path("Fdump.bin")
+    write_dump: bool = True
+
+
+class DetectorConfig(_Model):
+    """Detector size, placement, orientation and sensor."""
+
+    fpixels: Optional[int] = None
+    spixels: Optional[int] = None
+    pixel_mm: float = 0.1
+    detsize_f_mm: float = 102.4
+    detsize_s_mm: float = 102.4
+    distance_mm: float = 100.0
+    close_distance_mm: Optional[float] = None
+    convention: Convention = Convention.MOSFLM
+    pivot: Optional[Pivot] = Field(None, description="None: the convention's own pivot")
+    Xbeam_mm: Optional[float] = None
+    Ybeam_mm: Optional[float] = None
+    Xclose_mm: Optional[float] = None
+    Yclose_mm: Optional[float] = None
+    ORGX: Optional[float] = None
+    ORGY: Optional[float] = None
+    rotx_deg: float = 0.0
+    roty_deg: float = 0.0
+    rotz_deg: float = 0.0
+    twotheta_deg: float = 0.0
+    fdet_vector: Optional[Vec3] = None
+    sdet_vector: Optional[Vec3] = None
+    odet_vector: Optional[Vec3] = None
+    beam_vector: Optional[Vec3] = None
+    polar_vector: Optional[Vec3] = None
+    twotheta_axis: Optional[Vec3] = None
+    pix0_vector_m: Optional[Vec3] = Field(None, description="-pix0_vector, metres, as nanoBragg takes it")
+    curved: bool = False
+    point_pixel: bool = False
+    absorption_depth_um: Optional[float] = Field(None, description="sensor attenuation depth; 0 or inf: none")
+    thick_um: float = 0.0
+    thicksteps: Optional[int] = None
+    roi: Optional[tuple[int, int, int, int]] = Field(None, description="xmin xmax ymin ymax, inclusive")
+    oversample: Optional[int] = None
+    oversample_thick: bool = False
+    oversample_polar: bool = False
+    oversample_omega: bool = False
+
+    @field_validator("pixel_mm")
+    @classmethod
+    def _positive_pixel(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("pixel size must be positive")
+        return v
+
+
+class BeamConfig(_Model):
+    """Wavelength, sources, polarization, fluence and background."""
+
+    wavelength_A: float = 1.0
+    dispersion_pct: float = 0.0
+    dispstep_pct: Optional[float] = None
+    dispsteps: Optional[int] = None
+    hdivrange_mrad: Optional[float] = None
+    vdivrange_mrad: Optional[float] = None
+    hdivstep_mrad: Optional[float] = None
+    vdivstep_mrad: Optional[float] = None
+    hdivsteps: Optional[int] = None
+    vdivsteps: Optional[int] = None
+    round_div: bool = True
+    sourcefile: Optional[Path] = None
+    fluence: float = 125932015286227086360700780544.0
+    flux: float = 0.0
+    exposure_s: float = 1.0
+    beamsize_mm: float = 0.1
+    polarization: float = 0.0
+    nopolar: bool = False
+    dmin_A: float = 0.0
+    water_um: float = 0.0
+
+    @field_validator("wavelength_A")
+    @classmethod
+    def _positive_wavelength(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("wavelength must be positive")
+        return v
+
+
+class SimulationConfig(_Model):
+    """Everything the physics needs; outputs live in :class:`OutputConfig`."""
+
+    crystal: CrystalConfig = CrystalConfig()
+    structure: StructureConfig = StructureConfig()
+    detector: DetectorConfig = DetectorConfig()
+    beam: BeamConfig = BeamConfig()
+
+
+class OutputConfig(_Model):
+    """Files to write and how to scale them."""
+
+    floatfile: Optional[Path] = None
+    intfile: Optional[Path] = None
+    pgmfile: Optional[Path] = None
+    noisefile: Optional[Path] = None
+    pngfile: Optional[Path] = None
+    intfile_scale: float = 0.0
+    pgm_scale: float = 0.0
+    adc_offset: float = 40.0
+    seed: Optional[int] = None
