@@ -1,0 +1,184 @@
+"""The renderer: the one place that batches pixels x layers x sub-pixels x sources x phi x mosaic.
+
+Pixels are processed in chunks, in nanoBragg's order (slow rows, then fast columns), so memory is
+bounded by the chunk size rather than the detector size. Within a chunk every other sampling axis
+is a tensor dimension; there are no Python loops over them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from .beam import R_E_SQUARED, polarization_factor
+from .config import SimulationConfig
+from .detector import capture_fraction, pixel_positions, solid_angle
+from .physics import lattice_factor
+from .setup import Setup, build_setup
+from .structure import (
+    InterpolationSwitch,
+    interpolation_safe,
+    lookup_nearest,
+    lookup_tricubic,
+    nearest_index,
+)
+
+# Evaluations (pixel x layer x sub-pixel x source x phi x domain) per chunk; each costs a few dozen
+# bytes of working memory per tensor, so this keeps a chunk in the tens of megabytes.
+DEFAULT_CHUNK_EVALUATIONS = int(os.environ.get("NANOBRAG_CHUNK_EVALUATIONS", 1 << 20))
+
+
+def simulate(
+    config: SimulationConfig,
+    *,
+    params: Optional[dict[str, torch.Tensor]] = None,
+    dtype: Optional[torch.dtype] = None,
+    device=None,
+) -> torch.Tensor:
+    """Render the image (slow, fast) in photons per pixel. See :func:`nanobrag.setup.build_setup`."""
+    return render(build_setup(config, params=params, dtype=dtype, device=device))
+
+
+def roi_pixels(setup: Setup) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slow and fast indices of the pixels nanoBragg renders, in its order."""
+    spixels, fpixels = setup.shape_2d
+    xmin, xmax, ymin, ymax = setup.roi
+    rows = torch.arange(max(ymin, 0), min(ymax, spixels - 1) + 1, device=setup.device)
+    cols = torch.arange(max(xmin, 0), min(xmax, fpixels - 1) + 1, device=setup.device)
+    slow, fast = torch.meshgrid(rows, cols, indexing="ij")
+    return slow.reshape(-1), fast.reshape(-1)
+
+
+def render(setup: Setup, *, chunk_evaluations: Optional[int] = None) -> torch.Tensor:
+    """Photons per pixel, shape (spixels, fpixels); zero outside the region of interest."""
+    spixels, fpixels = setup.shape_2d
+    slow, fast = roi_pixels(setup)
+    phisteps, domains = setup.orientations.shape[:2]
+    per_pixel = setup.sensor.steps * setup.oversample**2 * setup.sources.count * phisteps * domains
+    budget = chunk_evaluations or DEFAULT_CHUNK_EVALUATIONS
+    chunk = max(1, budget // per_pixel)
+    switch = InterpolationSwitch(on=setup.structure.interpolate)
+    pieces = []
+    for start in range(0, slow.numel(), chunk):
+        s, f = slow[start : start + chunk], fast[start : start + chunk]
+        pieces.append(_render_chunk(setup, s, f, switch, several=slow.numel() > chunk))
+    flat = torch.zeros(spixels * fpixels, dtype=setup.dtype, device=setup.device)
+    if pieces:
+        flat = flat.index_put((slow * fpixels + fast,), torch.cat(pieces))
+    return flat.view(spixels, fpixels)
+
+
+def _render_chunk(
+    setup: Setup, slow: torch.Tensor, fast: torch.Tensor, switch: InterpolationSwitch, several: bool
+) -> torch.Tensor:
+    if not (several and torch.is_grad_enabled()):
+        values, switch.on = _pixel_values(setup, slow, fast, switch.on)
+        return values
+    # Recompute each chunk during backward instead of keeping every chunk's intermediates alive.
+    state = {}
+
+    def run(slow_: torch.Tensor, fast_: torch.Tensor) -> torch.Tensor:
+        values, state["on"] = _pixel_values(setup, slow_, fast_, switch.on)
+        return values
+
+    values = checkpoint(run, slow, fast, use_reentrant=False)
+    switch.on = state["on"]
+    return values
+
+
+def _pixel_values(setup: Setup, slow: torch.Tensor, fast: torch.Tensor, interp_on: bool) -> tuple[torch.Tensor, bool]:
+    """Photons for a chunk of pixels, and whether interpolation is still on afterwards."""
+    cfg = setup.config.detector
+    geom, sensor = setup.geometry, setup.sensor
+    dtype, device = setup.dtype, setup.device
+    P = slow.numel()
+    depths = sensor.step * torch.arange(sensor.steps, dtype=dtype, device=device)
+    pos = pixel_positions(geom, slow, fast, setup.oversample, depths, cfg.curved)  # (P,T,Q,3)
+    airpath = pos.norm(dim=-1)
+    diffracted = pos / airpath[..., None]
+
+    # Per-pixel factors nanoBragg evaluates once (first sub-pixel) unless asked to oversample them.
+    weight: Optional[torch.Tensor] = None  # per (P,T,Q[,S]) factors folded into each contribution
+    pixel_factor = torch.ones(P, dtype=dtype, device=device)
+    omega = solid_angle(geom, airpath, cfg.point_pixel)
+    if cfg.oversample_omega:
+        weight = omega
+    else:
+        pixel_factor = pixel_factor * omega[:, 0, 0]
+    if sensor.thickness > 0.0:
+        layers = torch.arange(sensor.steps, dtype=dtype, device=device)[None, :, None]
+        captured = capture_fraction((diffracted * geom.odet).sum(-1), layers, sensor)
+        if cfg.oversample_thick:
+            weight = captured if weight is None else weight * captured
+        else:
+            # nanoBragg scales the sum over all layers by the last layer's capture fraction.
+            pixel_factor = pixel_factor * captured[:, -1, 0]
+
+    sources = setup.sources
+    scattering = (diffracted[:, :, :, None, :] - sources.incident) / sources.wavelength[:, None]  # (P,T,Q,S,3)
+    keep = None
+    if setup.dmin > 0.0:
+        stol = 0.5 * scattering.norm(dim=-1)
+        keep = ~(2.0 * setup.dmin * stol > 1.0)  # nanoBragg skips sources with d < dmin
+
+    if not setup.config.beam.nopolar:
+        polar = polarization_factor(setup.kahn, sources.incident, diffracted[:, :, :, None, :], geom.polar)
+        if cfg.oversample_polar:
+            weight = polar if weight is None else weight[..., None] * polar
+        else:
+            pixel_factor = pixel_factor * _first_evaluated(polar, keep)
+
+    hkl = scattering.reshape(-1, 3) @ setup.orientations.reshape(-1, 3).T
+    phisteps, domains = setup.orientations.shape[:2]
+    hkl = hkl.view(*scattering.shape[:-1], phisteps, domains, 3)  # (P,T,Q,S,Phi,M,3)
+    f_latt = lattice_factor(setup.shape, hkl, setup.N, setup.lattice.reciprocal, setup.fudge)
+    f_cell, interp_on = _structure_factors(setup, hkl, f_latt, keep, interp_on)
+    intensity = (f_cell * f_latt) ** 2
+    if keep is not None:
+        intensity = torch.where(keep[..., None, None], intensity, torch.zeros((), dtype=dtype, device=device))
+    intensity = intensity.sum(dim=(-1, -2))  # over phi and mosaic -> (P,T,Q,S)
+    if weight is not None:
+        intensity = intensity * (weight if weight.dim() == intensity.dim() else weight[..., None])
+    total = intensity.reshape(P, -1).sum(-1)
+    scale = R_E_SQUARED * setup.fluence / setup.steps
+    return scale * (setup.background + total) * pixel_factor, interp_on
+
+
+def _first_evaluated(values: torch.Tensor, keep: Optional[torch.Tensor]) -> torch.Tensor:
+    """Per pixel, the value at the first (layer, sub-pixel, source) nanoBragg evaluates; 0 if none."""
+    flat = values.reshape(values.shape[0], -1)
+    if keep is None:
+        return flat[:, 0]
+    kept = keep.reshape(keep.shape[0], -1)
+    first = kept.to(torch.uint8).argmax(dim=1, keepdim=True)
+    return torch.where(kept.any(dim=1), flat.gather(1, first).squeeze(1), torch.zeros_like(flat[:, 0]))
+
+
+def _structure_factors(
+    setup: Setup, hkl: torch.Tensor, f_latt: torch.Tensor, keep: Optional[torch.Tensor], interp_on: bool
+) -> tuple[torch.Tensor, bool]:
+    """F_cell per evaluation and the interpolation state after this chunk (see structure.py)."""
+    sf = setup.structure
+    if sf.table is None:
+        return sf.default_F, False
+    f_cell = lookup_nearest(sf, nearest_index(hkl))
+    if not interp_on:
+        return f_cell, False
+    # nanoBragg checks the stencil only for evaluations it reaches: kept sources, non-zero F_latt.
+    reached = f_latt != 0
+    if setup.config.beam.water_um != 0.0:
+        reached = torch.ones_like(reached)
+    if keep is not None:
+        reached = reached & keep[..., None, None]
+    safe = interpolation_safe(sf, hkl)
+    unsafe = (~safe & reached).reshape(-1)
+    cutoff = int(unsafe.nonzero()[0, 0]) if bool(unsafe.any()) else unsafe.numel()
+    before = torch.arange(unsafe.numel(), device=hkl.device).view_as(safe) < cutoff
+    use_tricubic = before & safe
+    flat_hkl = hkl[use_tricubic]
+    if flat_hkl.numel():
+        f_cell = f_cell.masked_scatter(use_tricubic, lookup_tricubic(sf, flat_hkl))
+    return f_cell, cutoff == unsafe.numel()
