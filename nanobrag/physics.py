@@ -1,7 +1,9 @@
 """Lattice transforms: how the crystal's size and shape spread intensity around each Bragg peak.
 
-All functions take fractional Miller indices and return the lattice factor F_latt (its square
-multiplies |F_cell|^2). N may be a tensor: the factors are smooth in N so crystal size can be refined.
+All functions take fractional Miller indices stacked along the first dimension, hkl[0] = h and so
+on (each component contiguous, which keeps the elementwise work cache-friendly), and return the
+lattice factor F_latt (its square multiplies |F_cell|^2). N may be a tensor: the factors are smooth
+in N so crystal size can be refined.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ def sincg(delta: torch.Tensor, N: torch.Tensor) -> torch.Tensor:
 
     For whole N this equals nanoBragg's sin(N pi h)/sin(pi h) up to sign (F_latt enters squared),
     and reducing h first keeps float32 accurate at high indices. At delta == 0 the limit is N.
+    ``N`` broadcasts against ``delta``.
     """
     x = math.pi * delta
     at_peak = x == 0
-    safe_x = torch.where(at_peak, torch.ones_like(x), x)
+    safe_x = torch.where(at_peak, 1.0, x)
     ratio = torch.sin(N * safe_x) / torch.sin(safe_x)
     return torch.where(at_peak, N.to(ratio.dtype), ratio)
 
@@ -49,20 +52,22 @@ def lattice_factor(
     reciprocal: torch.Tensor,
     fudge: float,
 ) -> torch.Tensor:
-    """F_latt for fractional indices ``hkl`` (..., 3), cells ``N`` (3,), reciprocal rows (3, 3) in 1/A.
+    """F_latt for fractional indices ``hkl`` (3, ...), cells ``N`` (3,), reciprocal rows (3, 3) in 1/A.
 
     ROUND, GAUSS and TOPHAT measure the distance to the nearest node in reciprocal space with the
     unrotated reciprocal vectors, as nanoBragg does.
     """
     delta = hkl - torch.ceil(hkl - 0.5)
+    N_b = N.view(3, *([1] * (hkl.dim() - 1)))
     if shape is CrystalShape.SQUARE:
-        f = sincg(delta, N)
-        return f[..., 0] * f[..., 1] * f[..., 2]
+        f = sincg(delta, N_b)
+        return f[0] * f[1] * f[2]
     cells = N[0] * N[1] * N[2]
     if shape is CrystalShape.ROUND:
-        radius_sq = (delta * delta * N * N).sum(-1) * fudge
+        radius_sq = (delta * delta * N_b * N_b).sum(0) * fudge
         return cells * _ROUND_SCALE * sinc3(math.pi**2 * radius_sq)
-    recip_sq = ((delta @ reciprocal) ** 2).sum(-1) * cells * cells
+    recip = torch.tensordot(reciprocal, delta, dims=([0], [0]))  # (3 xyz, ...)
+    recip_sq = (recip**2).sum(0) * cells * cells
     if shape is CrystalShape.GAUSS:
         return cells * torch.exp(-recip_sq / _GAUSS_WIDTH * fudge)
     return cells * (recip_sq * fudge < _TOPHAT_RADIUS_SQ).to(hkl.dtype)

@@ -131,16 +131,18 @@ def _pixel_values(setup: Setup, slow: torch.Tensor, fast: torch.Tensor, interp_o
         else:
             pixel_factor = pixel_factor * _first_evaluated(polar, keep)
 
-    hkl = scattering.reshape(-1, 3) @ setup.orientations.reshape(-1, 3).T
+    # Miller indices for every orientation, component-first: hkl[i] is (evaluations, phi x domains).
     phisteps, domains = setup.orientations.shape[:2]
-    hkl = hkl.view(*scattering.shape[:-1], phisteps, domains, 3)  # (P,T,Q,S,Phi,M,3)
+    by_component = setup.orientations.permute(2, 3, 0, 1).reshape(3, 3, phisteps * domains)
+    hkl = torch.matmul(scattering.reshape(-1, 3), by_component)
     f_latt = lattice_factor(setup.shape, hkl, setup.N, setup.lattice.reciprocal, setup.fudge)
-    f_cell, interp_on = _structure_factors(setup, hkl, f_latt, keep, interp_on)
-    intensity = (f_cell * f_latt) ** 2
-    if keep is not None:
-        intensity = torch.where(keep[..., None, None], intensity, torch.zeros((), dtype=dtype, device=device))
-    intensity = intensity.sum(dim=(-1, -2))  # over phi and mosaic -> (P,T,Q,S)
+    kept = keep.reshape(-1, 1) if keep is not None else None
+    f_cell, interp_on = _structure_factors(setup, hkl, f_latt, kept, interp_on)
+    intensity = (f_cell * f_latt) ** 2  # (evaluations, phi x domains)
+    if kept is not None:
+        intensity = torch.where(kept, intensity, 0.0)
     if weight is not None:
+        intensity = intensity.sum(-1).view(scattering.shape[:-1])
         intensity = intensity * (weight if weight.dim() == intensity.dim() else weight[..., None])
     total = intensity.reshape(P, -1).sum(-1)
     scale = R_E_SQUARED * setup.fluence / setup.steps
@@ -172,13 +174,12 @@ def _structure_factors(
     if setup.config.beam.water_um != 0.0:
         reached = torch.ones_like(reached)
     if keep is not None:
-        reached = reached & keep[..., None, None]
+        reached = reached & keep
     safe = interpolation_safe(sf, hkl)
     unsafe = (~safe & reached).reshape(-1)
     cutoff = int(unsafe.nonzero()[0, 0]) if bool(unsafe.any()) else unsafe.numel()
     before = torch.arange(unsafe.numel(), device=hkl.device).view_as(safe) < cutoff
     use_tricubic = before & safe
-    flat_hkl = hkl[use_tricubic]
-    if flat_hkl.numel():
-        f_cell = f_cell.masked_scatter(use_tricubic, lookup_tricubic(sf, flat_hkl))
+    if bool(use_tricubic.any()):
+        f_cell = f_cell.masked_scatter(use_tricubic, lookup_tricubic(sf, hkl[:, use_tricubic]))
     return f_cell, cutoff == unsafe.numel()
