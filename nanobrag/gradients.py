@@ -1,0 +1,181 @@
+"""Gradients of the image with respect to nanobrag's continuous parameters, and a probe that reports them.
+
+Parameters are named as in :data:`nanobrag.setup.PARAMETERS` and valued in the units of the matching
+nanoBragg flag. :func:`starting_values` reads a configuration's value of each parameter (resolving
+nanoBragg's defaults the way :func:`nanobrag.setup.build_setup` does), :func:`leaf_tensors` turns
+values into leaf tensors, and :func:`probe_gradients` differentiates a scalar loss of the image under
+one or more settings, e.g. ``default_F`` 0 and 100: the control experiment of GRADIENT-FLOW-001,
+where all-zero gradients turned out to come from an all-zero image, not from a broken graph.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .config import SimulationConfig
+from .errors import InputError
+from .setup import PARAMETERS, build_setup
+from .simulate import simulate
+
+CELL_PARAMETERS = ("cell_a", "cell_b", "cell_c", "cell_alpha", "cell_beta", "cell_gamma")
+
+# Scalar losses of the image the probe can differentiate.
+LOSSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"sum": torch.sum, "mean": torch.mean}
+
+DEFAULT_SETTINGS: tuple[dict[str, float], ...] = ({"default_F": 0.0}, {"default_F": 100.0})
+
+
+def check_parameter_names(names: Sequence[str], source: str = "parameters") -> list[str]:
+    """``names`` as a list, or InputError naming ``source`` (a flag or argument) and the unknown names."""
+    unknown = [name for name in names if name not in PARAMETERS]
+    if unknown:
+        raise InputError(f"{source}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETERS)}")
+    return list(names)
+
+
+def starting_values(config: SimulationConfig, names: Sequence[str]) -> dict[str, float]:
+    """The value ``config`` gives each named parameter, in the units of :data:`PARAMETERS`.
+
+    Values nanoBragg derives when they are not given (beam centre, N from -xtalsize, fluence from
+    -flux, mosaic spread) are read from the resolved setup, so that passing them back as
+    parameters reproduces the configured image.
+    """
+    check_parameter_names(names)
+    xtal, det, bm = config.crystal, config.detector, config.beam
+    if xtal.misset_random and any(name.startswith("misset_") for name in names):
+        raise InputError("misset: -misset random has no fixed starting angles to differentiate; give -misset x y z")
+    resolved = build_setup(config, dtype=torch.float64)
+    misset = xtal.misset_deg or (0.0, 0.0, 0.0)
+    readers: dict[str, Callable[[], float]] = {
+        "misset_x": lambda: misset[0],
+        "misset_y": lambda: misset[1],
+        "misset_z": lambda: misset[2],
+        "N_a": lambda: float(resolved.N[0]),
+        "N_b": lambda: float(resolved.N[1]),
+        "N_c": lambda: float(resolved.N[2]),
+        "mosaic_spread": lambda: resolved.mosaic_spread_deg,
+        "default_F": lambda: config.structure.default_F,
+        "distance": lambda: det.distance_mm,
+        "beam_x": lambda: float(resolved.geometry.Xbeam) * 1000.0,
+        "beam_y": lambda: float(resolved.geometry.Ybeam) * 1000.0,
+        "detector_rotx": lambda: det.rotx_deg,
+        "detector_roty": lambda: det.roty_deg,
+        "detector_rotz": lambda: det.rotz_deg,
+        "twotheta": lambda: det.twotheta_deg,
+        "wavelength": lambda: bm.wavelength_A,
+        "dispersion": lambda: bm.dispersion_pct,
+        "hdivrange": lambda: bm.hdivrange_mrad or 0.0,
+        "vdivrange": lambda: bm.vdivrange_mrad or 0.0,
+        "fluence": lambda: float(resolved.fluence),
+        "polarization": lambda: bm.polarization,
+    }
+    for name, value in zip(CELL_PARAMETERS, _configured_cell(config)):
+        readers[name] = lambda value=value: value
+    return {name: float(readers[name]()) for name in names}
+
+
+def _configured_cell(config: SimulationConfig) -> tuple[float, ...]:
+    """The -cell values as build_setup completes them (nanoBragg: b, c copy a; angles default to 90)."""
+    if config.crystal.cell is None:
+        return (math.nan,) * 6  # a MOSFLM matrix: build_setup refuses cell parameters with a clear message
+    a, b, c, alpha, beta, gamma = config.crystal.cell
+    return (a, b if b > 0 else a, c if c > 0 else a) + tuple(x if x > 0 else 90.0 for x in (alpha, beta, gamma))
+
+
+def leaf_tensors(values: Mapping[str, float], dtype: torch.dtype, device=None) -> dict[str, torch.Tensor]:
+    """One scalar leaf tensor (requires_grad) per parameter value."""
+    return {name: torch.tensor(float(v), dtype=dtype, device=device, requires_grad=True) for name, v in values.items()}
+
+
+def probe_gradients(
+    config: SimulationConfig,
+    parameters: Sequence[str] = CELL_PARAMETERS,
+    settings: Sequence[Mapping[str, float]] = DEFAULT_SETTINGS,
+    loss: str = "sum",
+    *,
+    dtype: torch.dtype = torch.float64,
+    device=None,
+) -> dict[str, Any]:
+    """Loss and its gradient with respect to each of ``parameters``, once per setting.
+
+    A setting maps parameter names to values that replace the configuration's (``{"default_F": 0}``).
+    Returns a JSON-ready dictionary (layout in docs/development/testing_strategy.md §4.1); a gradient
+    is ``None`` when the image does not depend on that parameter at all in this configuration.
+    """
+    parameters = check_parameter_names(parameters, "parameters")
+    if not parameters:
+        raise InputError("parameters: name at least one parameter to differentiate")
+    if loss not in LOSSES:
+        raise InputError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    for setting in settings:
+        check_parameter_names(list(setting), "settings")
+    base_values = starting_values(config, parameters)
+    results = []
+    for setting in settings:
+        values = {**base_values, **{name: float(v) for name, v in setting.items() if name in parameters}}
+        leaves = leaf_tensors(values, dtype, device)
+        fixed = {name: torch.tensor(float(v), dtype=dtype, device=device) for name, v in setting.items() if name not in leaves}
+        image = simulate(config, params={**fixed, **leaves}, dtype=dtype, device=device)
+        value = LOSSES[loss](image)
+        grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+        results.append(
+            {
+                "setting": {name: float(v) for name, v in setting.items()},
+                "loss": float(value.detach()),
+                "image_max": float(image.detach().max()),
+                "values": values,
+                "gradients": {name: None if g is None else float(g) for name, g in zip(leaves, grads)},
+            }
+        )
+    return {
+        "loss": loss,
+        "dtype": str(dtype).removeprefix("torch."),
+        "device": str(device or "cpu"),
+        "parameters": parameters,
+        "units": {name: PARAMETERS[name][0] for name in parameters},
+        "results": results,
+        "config": config.model_dump(mode="json"),
+    }
+
+
+def json_text(document: Any) -> str:
+    """Strict JSON (no NaN/Infinity tokens): non-finite numbers become the strings "nan", "inf", "-inf"."""
+
+    def strict(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        if isinstance(value, Mapping):
+            return {key: strict(v) for key, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [strict(v) for v in value]
+        return value
+
+    return json.dumps(strict(document), indent=2, allow_nan=False) + "\n"
+
+
+def write_json(path: str | os.PathLike[str], document: Any, source: Optional[str] = None) -> None:
+    """Write ``document`` as strict JSON all at once: a temporary file beside ``path``, then os.replace.
+
+    ``source`` names the flag that chose the path, for the error message.
+    """
+    path = Path(path)
+    text = json_text(document)  # fail before touching the file system
+    where = f"{source} {path}" if source else str(path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        # 0o666: the umask decides the permissions, as for any ordinary new file.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except OSError as err:
+        temporary.unlink(missing_ok=True)
+        raise InputError(f"cannot write {where}: {err.strerror}") from err
