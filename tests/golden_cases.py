@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nanobrag.io.smv import SMVHeader
+
 
 def case(shared_dir: Path, name: str) -> dict:
     cases = json.loads((shared_dir / "golden" / "cases.json").read_text())
@@ -26,3 +28,37 @@ def log_values(shared_dir: Path, name: str, pattern: str) -> tuple[str, ...]:
     match = re.search(pattern, text)
     assert match, f"{pattern!r} not in {name}.log"
     return match.groups()
+
+
+def smv_header_from_log(shared_dir: Path, name: str) -> SMVHeader:
+    """The SMV header quantities of an untilted-detector case, read from the C program's printout."""
+
+    def numbers(pattern: str) -> list[float]:
+        return [float(v) for v in log_values(shared_dir, name, pattern)]
+
+    Xbeam, Ybeam = numbers(r"Xbeam=(\S+) Ybeam=(\S+)")
+    Fbeam, Sbeam = numbers(r"Fbeam=(\S+) Sbeam=(\S+)")
+    Fclose, Sclose = numbers(r"Fclose=(\S+) Sclose=(\S+)")
+    distance, _, detsize_s, pixel_size, fpixels, spixels = numbers(
+        r"distance=(\S+) detsize=(\S+)x(\S+)  pixel=(\S+) meters \((\d+)x(\d+) pixels"
+    )
+    (lambda0,) = numbers(r"lambda0 = (\S+)")
+    return SMVHeader(
+        fpixels=int(fpixels),
+        spixels=int(spixels),
+        pixel_size=pixel_size,
+        distance=distance,
+        lambda0=lambda0,
+        Xbeam=Xbeam,
+        Ybeam=Ybeam,
+        Fbeam=Fbeam,
+        Sbeam=Sbeam,
+        detsize_s=detsize_s,
+        dials_origin=tuple(numbers(r"dials origin= (\S+) (\S+) (\S+)")),
+        ORGX=Fclose / pixel_size + 0.5,  # nanoBragg's definition of the XDS origin
+        ORGY=Sclose / pixel_size + 0.5,
+        close_distance=distance,  # untilted detector: close distance = distance
+        phi0=0.0,
+        osc=0.0,
+        twotheta=0.0,
+    )

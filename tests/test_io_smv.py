@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from golden_cases import float_image, log_values
+from golden_cases import float_image, log_values, smv_header_from_log
 from nanobrag.errors import InputError
 from nanobrag.io.smv import SMVHeader, image_stats, int_image, read_smv, smv_bytes, smv_header_bytes, write_smv
 
@@ -16,38 +16,7 @@ CASE = "smv_int_noise"
 
 @pytest.fixture
 def header_from_log(shared_dir) -> SMVHeader:
-    """The header quantities of case smv_int_noise, taken from the C program's printout."""
-
-    def number(pattern: str) -> float:
-        return float(log_values(shared_dir, CASE, pattern)[0])
-
-    Xbeam, Ybeam = (float(v) for v in log_values(shared_dir, CASE, r"Xbeam=(\S+) Ybeam=(\S+)"))
-    Fbeam, Sbeam = (float(v) for v in log_values(shared_dir, CASE, r"Fbeam=(\S+) Sbeam=(\S+)"))
-    Fclose, Sclose = (float(v) for v in log_values(shared_dir, CASE, r"Fclose=(\S+) Sclose=(\S+)"))
-    distance, detsize_f, detsize_s, pixel, fpixels, spixels = log_values(
-        shared_dir, CASE, r"distance=(\S+) detsize=(\S+)x(\S+)  pixel=(\S+) meters \((\d+)x(\d+) pixels"
-    )
-    origin = tuple(float(v) for v in log_values(shared_dir, CASE, r"dials origin= (\S+) (\S+) (\S+)"))
-    pixel_size = float(pixel)
-    return SMVHeader(
-        fpixels=int(fpixels),
-        spixels=int(spixels),
-        pixel_size=pixel_size,
-        distance=float(distance),
-        lambda0=number(r"lambda0 = (\S+)"),
-        Xbeam=Xbeam,
-        Ybeam=Ybeam,
-        Fbeam=Fbeam,
-        Sbeam=Sbeam,
-        detsize_s=float(detsize_s),
-        dials_origin=origin,
-        ORGX=Fclose / pixel_size + 0.5,  # nanoBragg's definition of the XDS origin
-        ORGY=Sclose / pixel_size + 0.5,
-        close_distance=float(distance),  # untilted detector: close distance = distance
-        phi0=0.0,
-        osc=0.0,
-        twotheta=0.0,
-    )
+    return smv_header_from_log(shared_dir, CASE)
 
 
 @pytest.mark.golden
