@@ -27,7 +27,7 @@ from . import __version__
 from .config import OutputConfig, SimulationConfig
 from .errors import InputError
 from .flags import RunOptions, flag_help, parse_flags
-from .io.atomic import StagedOutputs
+from .io.files import StagedOutputs
 from .io.images import Roi, float_image_bytes, pgm_bytes, png_bytes, resolve_pgm_scale
 from .io.smv import SMVHeader, image_stats, int_image, smv_bytes
 from .rng import noise_image

@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..config import StructureConfig
 from ..errors import InputError
-from .atomic import write_bytes_atomic
+from .files import read_input_bytes, read_input_text, write_bytes_atomic
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: an array field has no single truth value
@@ -48,13 +47,6 @@ class HKLTable:
         return (self.h_max, self.k_max, self.l_max)
 
 
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="ascii", errors="replace")
-    except OSError as err:
-        raise InputError(f"cannot read {what} {path}: {err.strerror}") from err
-
-
 def read_hkl(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
     """Read a P1 reflection list: one ``h k l F`` per line, whitespace separated.
 
@@ -62,10 +54,9 @@ def read_hkl(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
     nanoBragg. Anything else (wrong number of fields, non-integer index, non-numeric F) is an error
     naming the file and line.
     """
-    path = Path(path)
     indices: list[tuple[int, int, int]] = []
     values: list[float] = []
-    for number, line in enumerate(_read_text(path, "HKL file").splitlines(), start=1):
+    for number, line in enumerate(read_input_text(path, "HKL file").splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
@@ -111,11 +102,7 @@ def write_dump(path: str | os.PathLike[str], table: HKLTable) -> None:
 
 def read_dump(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
     """Read an Fdump.bin cache; ``default_F`` applies to indices outside its grid, as in nanoBragg."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read HKL cache {path}: {err.strerror}") from err
+    data = read_input_bytes(path, "HKL cache")
     end = data.find(b"\n\f")
     try:
         bounds = [int(field) for field in data[:end].split()] if end >= 0 else []

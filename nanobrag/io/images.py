@@ -12,12 +12,11 @@ import math
 import os
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from .atomic import write_bytes_atomic
+from .files import read_input_bytes, write_bytes_atomic
 
 Roi = tuple[int, int, int, int]
 
@@ -45,11 +44,7 @@ def write_float_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
 
 def read_float_image(path: str | os.PathLike[str], shape: tuple[int, int] | None = None) -> np.ndarray:
     """Read a raw float32 image; without ``shape`` the image must be square."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err.strerror}") from err
+    data = read_input_bytes(path)
     if len(data) % 4:
         raise InputError(f"{path}: size {len(data)} bytes is not a whole number of float32 pixels")
     pixels = len(data) // 4
@@ -94,11 +89,7 @@ def write_pgm(path: str | os.PathLike[str], image: np.ndarray, pgm_scale: float,
 
 def read_pgm(path: str | os.PathLike[str]) -> np.ndarray:
     """Pixels (slow, fast) of an 8-bit binary PGM (P5) file; ``#`` comment lines are skipped."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err.strerror}") from err
+    data = read_input_bytes(path)
     fields: list[bytes] = []
     pos = 0
     while len(fields) < 4:

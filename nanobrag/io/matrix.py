@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ..errors import InputError
+from .files import read_input_text
 
 Matrix3 = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
 
@@ -17,11 +17,7 @@ def read_mosflm_matrix(path: str | os.PathLike[str]) -> Matrix3:
     anything after the ninth number (MOSFLM's U matrix, cell, ...) unused. The rows are
     (a*x b*x c*x), (a*y b*y c*y), (a*z b*z c*z), still scaled by the wavelength.
     """
-    path = Path(path)
-    try:
-        tokens = path.read_text(encoding="ascii", errors="replace").split()
-    except OSError as err:
-        raise InputError(f"cannot read matrix file {path}: {err.strerror}") from err
+    tokens = read_input_text(path, "matrix file").split()
     numbers: list[float] = []
     for token in tokens[:9]:
         try:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from ..errors import InputError
-from .atomic import write_bytes_atomic
+from .files import read_input_bytes, write_bytes_atomic
 from .images import Roi, roi_slices
 
 HEADER_BYTES = 512
@@ -123,7 +122,7 @@ _SMV_TYPES = {
 _SMV_BYTE_ORDERS = {"little_endian": "<", "big_endian": ">"}
 
 
-def _header_field(header: dict[str, str], key: str, path: Path) -> str:
+def _header_field(header: dict[str, str], key: str, path: str | os.PathLike[str]) -> str:
     try:
         return header[key]
     except KeyError:
@@ -136,11 +135,7 @@ def read_smv(path: str | os.PathLike[str]) -> tuple[dict[str, str], np.ndarray]:
     Honours HEADER_BYTES, SIZE1 (fast) / SIZE2 (slow), BYTE_ORDER and TYPE; nanoBragg's files give
     uint16 pixels.
     """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err.strerror}") from err
+    data = read_input_bytes(path)
     end = data.find(b"}")
     if not data.startswith(b"{") or end < 0:
         raise InputError(f"{path}: not an SMV file (no {{...}} header)")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from .files import read_input_text
 
 SOURCE_COLUMNS = ("X", "Y", "Z", "I", "lambda")
 # nanoBragg's read_text_file separates values by any run of these characters.
@@ -23,11 +23,7 @@ def read_sourcefile(path: str | os.PathLike[str]) -> np.ndarray:
     the fifth are ignored. Unlike nanoBragg, which reads a non-number as 0, a field that is not a
     number is an error naming the file and line, and so is a file without any source.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="ascii", errors="replace")
-    except OSError as err:
-        raise InputError(f"cannot read source file {path}: {err.strerror}") from err
+    text = read_input_text(path, "source file")
     rows: list[list[float]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         fields = [field for field in _DELIMITERS.split(line.strip(" \t,;:!\r")) if field]

@@ -1,4 +1,4 @@
-"""All-or-nothing file output.
+"""Reading input files with clear errors, and all-or-nothing file output.
 
 Every file nanobrag writes is first written to a hidden temporary file in the target directory and
 moved into place with :func:`os.replace` only once everything else has succeeded, so a failure
@@ -13,6 +13,19 @@ from pathlib import Path
 from types import TracebackType
 
 from ..errors import InputError
+
+
+def read_input_bytes(path: str | os.PathLike[str], what: str = "") -> bytes:
+    """The content of an input file; a missing or unreadable file is an InputError naming it."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(f"cannot read {what + ' ' if what else ''}{path}: {err.strerror}") from err
+
+
+def read_input_text(path: str | os.PathLike[str], what: str = "") -> str:
+    """An input text file (ASCII; stray bytes are replaced, and then fail to parse where they matter)."""
+    return read_input_bytes(path, what).decode("ascii", errors="replace")
 
 
 class StagedOutputs:
