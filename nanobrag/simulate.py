@@ -42,14 +42,11 @@ def simulate(
     return render(build_setup(config, params=params, dtype=dtype, device=device))
 
 
-def roi_pixels(setup: Setup) -> tuple[torch.Tensor, torch.Tensor]:
-    """Slow and fast indices of the pixels nanoBragg renders, in its order."""
+def roi_bounds(setup: Setup) -> tuple[int, int, int, int]:
+    """Inclusive (first row, last row, first column, last column) that nanoBragg renders."""
     spixels, fpixels = setup.shape_2d
     xmin, xmax, ymin, ymax = setup.roi
-    rows = torch.arange(max(ymin, 0), min(ymax, spixels - 1) + 1, device=setup.device)
-    cols = torch.arange(max(xmin, 0), min(xmax, fpixels - 1) + 1, device=setup.device)
-    slow, fast = torch.meshgrid(rows, cols, indexing="ij")
-    return slow.reshape(-1), fast.reshape(-1)
+    return max(ymin, 0), min(ymax, spixels - 1), max(xmin, 0), min(xmax, fpixels - 1)
 
 
 def render(setup: Setup, *, chunk_evaluations: Optional[int] = None, compile: bool = False) -> torch.Tensor:
@@ -61,20 +58,22 @@ def render(setup: Setup, *, chunk_evaluations: Optional[int] = None, compile: bo
     """
     use_compile = compile and not compile_disabled()
     spixels, fpixels = setup.shape_2d
-    slow, fast = roi_pixels(setup)
+    row0, row1, col0, col1 = roi_bounds(setup)
+    height, width = row1 - row0 + 1, col1 - col0 + 1
+    if height <= 0 or width <= 0:
+        return torch.zeros(spixels, fpixels, dtype=setup.dtype, device=setup.device)
     phisteps, domains = setup.orientations.shape[:2]
     per_pixel = setup.sensor.steps * setup.oversample**2 * setup.sources.count * phisteps * domains
-    budget = chunk_evaluations or DEFAULT_CHUNK_EVALUATIONS
-    chunk = max(1, budget // per_pixel)
+    chunk = max(1, (chunk_evaluations or DEFAULT_CHUNK_EVALUATIONS) // per_pixel)
+    count = height * width
     switch = InterpolationSwitch(on=setup.structure.interpolate)
     pieces = []
-    for start in range(0, slow.numel(), chunk):
-        s, f = slow[start : start + chunk], fast[start : start + chunk]
-        pieces.append(_render_chunk(setup, s, f, switch, slow.numel() > chunk, use_compile))
-    flat = torch.zeros(spixels * fpixels, dtype=setup.dtype, device=setup.device)
-    if pieces:
-        flat = flat.index_put((slow * fpixels + fast,), torch.cat(pieces))
-    return flat.view(spixels, fpixels)
+    for start in range(0, count, chunk):
+        index = torch.arange(start, min(start + chunk, count), device=setup.device)
+        slow, fast = row0 + index // width, col0 + index % width
+        pieces.append(_render_chunk(setup, slow, fast, switch, count > chunk, use_compile))
+    block = torch.cat(pieces).view(height, width)
+    return torch.nn.functional.pad(block, (col0, fpixels - 1 - col1, row0, spixels - 1 - row1))
 
 
 def _render_chunk(
