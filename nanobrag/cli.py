@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 import typer
 from pydantic import ValidationError
 
@@ -31,6 +32,8 @@ from .io.files import StagedOutputs
 from .io.images import Roi, float_image_bytes, pgm_bytes, png_bytes, resolve_pgm_scale
 from .io.smv import SMVHeader, image_stats, int_image, smv_bytes
 from .rng import noise_image
+from .setup import Setup, build_setup
+from .simulate import render
 
 EXIT_INPUT_ERROR = 2
 
@@ -99,18 +102,41 @@ def run_legacy(args: Sequence[str]) -> None:
 
 def render_float_image(simulation: SimulationConfig, options: RunOptions) -> tuple[np.ndarray, SMVHeader, Roi]:
     """Simulate: nanoBragg's float image (float32, as C stores it), SMV header values and ROI."""
-    import torch
-
     if options.device == "cuda" and not torch.cuda.is_available():
         raise InputError("-device cuda: no CUDA device is available")
 
-    from .setup import build_setup
-    from .simulate import render
-
     dtype = {"float32": torch.float32, "float64": torch.float64}[options.dtype]
     setup = build_setup(simulation, dtype=dtype, device=options.device)
-    image = render(setup).detach().to(device="cpu", dtype=torch.float32).numpy()
-    return image, setup.smv_header(), setup.roi
+    image = render(setup, compile=options.compile).detach().to(device="cpu", dtype=torch.float32).numpy()
+    return image, smv_header(setup), setup.roi
+
+
+def smv_header(setup: Setup) -> SMVHeader:
+    """The SMV header values of a resolved setup, in nanoBragg's variables and units."""
+    geometry, grid = setup.geometry, setup.geometry.grid
+
+    def scalar(value: torch.Tensor) -> float:
+        return float(value.detach())
+
+    return SMVHeader(
+        fpixels=grid.fpixels,
+        spixels=grid.spixels,
+        pixel_size=grid.pixel_size,
+        distance=scalar(geometry.distance),
+        lambda0=scalar(setup.wavelength),
+        Xbeam=scalar(geometry.Xbeam),
+        Ybeam=scalar(geometry.Ybeam),
+        Fbeam=scalar(geometry.Fbeam),
+        Sbeam=scalar(geometry.Sbeam),
+        detsize_s=grid.detsize_s,
+        dials_origin=tuple(float(v) for v in geometry.dials_origin_mm.detach()),
+        ORGX=scalar(geometry.ORGX),
+        ORGY=scalar(geometry.ORGY),
+        close_distance=scalar(geometry.close_distance),
+        phi0=setup.phi.start,
+        osc=setup.phi.osc,
+        twotheta=scalar(geometry.twotheta),
+    )
 
 
 def _encode_outputs(

@@ -1,11 +1,5 @@
-"""The one error type for bad user input."""
-
-from __future__ import annotations
+"""The one error type for bad input: its message names the flag, file (and line) at fault."""
 
 
 class InputError(Exception):
-    """A bad flag, value or input file.
-
-    The message is complete on its own: it already names the flag, or the file (and line), so the
-    command line can print it as ``nanobrag: error: <message>`` without a traceback.
-    """
+    """Invalid user input; the CLI prints the message on one line and exits with status 2."""

@@ -48,6 +48,7 @@ class RunOptions:
 
     dtype: str = "float64"
     device: str = "cpu"
+    compile: bool = False
     quiet: bool = False
 
 
@@ -457,6 +458,7 @@ FLAGS: tuple[Flag, ...] = (
     # nanobrag's own
     _flag("-dtype", "float32|float64", "floating-point precision (default float64, like nanoBragg)", _run_choice("run.dtype", ("float32", "float64"))),
     _flag("-device", "cpu|cuda", "where to compute (default cpu)", _run_choice("run.device", ("cpu", "cuda"))),
+    _flag("-compile", "", "compile the lattice hot loop with torch.compile (one-off cost)", _constant("run.compile", True)),
     _flag("-quiet", "", "print nothing but errors", _constant("run.quiet", True)),
     # accepted for compatibility, no effect
     _flag("-noprogress -progress -printout", "", "display options; no effect", _nothing),
@@ -522,6 +524,10 @@ def _finish(draft: _Draft) -> tuple[SimulationConfig, OutputConfig, RunOptions]:
         crystal["cell"] = (a, b if b > 0 else a, c if c > 0 else a) + tuple(x if x > 0 else 90.0 for x in (alpha, beta, gamma))
     if "cell" not in crystal and "mosflm_matrix" not in crystal:
         raise InputError("no crystal: give -cell a b c [alpha beta gamma] or -mat FILE")
+    structure = draft.sections["structure"]
+    dump = structure.setdefault("dump_path", Path("Fdump.bin"))  # nanoBragg's cache in the working directory
+    if "hkl_path" not in structure and not structure.get("default_F") and not dump.exists():
+        raise InputError(f"no structure factors: give -hkl FILE or a non-zero -default_F (no {dump} to read)")
 
     output = draft.sections["output"]
     output.setdefault("floatfile", Path("floatimage.bin"))

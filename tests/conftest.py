@@ -7,14 +7,21 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def find_shared_dir() -> Path | None:
+    """../shared beside the checkout ($NANOBRAG_SHARED first, /work/shared last)."""
+    candidates = [os.environ.get("NANOBRAG_SHARED"), REPO.parent / "shared", Path("/work/shared")]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "golden" / "cases.json").is_file():
+            return Path(candidate)
+    return None
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """The read-only reference folder: $NANOBRAG_SHARED, <repo root>/../shared, or /work/shared."""
-    candidates = [Path(os.environ["NANOBRAG_SHARED"])] if os.environ.get("NANOBRAG_SHARED") else []
-    candidates += [Path(__file__).resolve().parents[1].parent / "shared", Path("/work/shared")]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    pytest.skip("reference data not found: set NANOBRAG_SHARED or put shared/ beside the repository "
-                f"(looked in {', '.join(map(str, candidates))})")
+    found = find_shared_dir()
+    if found is None:
+        pytest.skip("reference data not found: set NANOBRAG_SHARED or place shared/ beside the repository")
+    return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from golden_cases import case, float_image, smv_header_from_log
+from .golden_cases import case, float_image, smv_header_from_log
 from nanobrag import __version__, cli
 from nanobrag.errors import InputError
 from nanobrag.io.images import read_pgm

@@ -25,7 +25,8 @@ def test_defaults_are_nanobraggs():
     assert out.floatfile == Path("floatimage.bin") and out.intfile == Path("intimage.img")
     assert out.pgmfile == Path("image.pgm") and out.noisefile == Path("noiseimage.img")
     assert out.pngfile is None and out.seed is None and out.adc_offset == 40.0
-    assert run == RunOptions(dtype="float64", device="cpu", quiet=False)
+    assert run == RunOptions(dtype="float64", device="cpu", compile=False, quiet=False)
+    assert sim.structure.dump_path == Path("Fdump.bin")  # nanoBragg's cache, read or refreshed
     assert sim.detector.convention is Convention.MOSFLM and sim.detector.pivot is None
     assert sim.crystal.N == (1.0, 1.0, 1.0) and sim.crystal.mosaic_seed == 12345678
 
@@ -40,10 +41,11 @@ def test_every_golden_command_line_parses(shared_dir, monkeypatch):
 
 def test_cell_takes_one_to_six_numbers_with_nanobraggs_defaults():
     assert parse_flags(["-cell", "50", "-default_F", "1"])[0].crystal.cell == (50, 50, 50, 90, 90, 90)
-    assert parse_flags(["-cell", "50", "60", "70", "-N", "2"])[0].crystal.cell == (50, 60, 70, 90, 90, 90)
-    assert parse_flags(["-cell", "50", "0", "70", "80", "0", "100"])[0].crystal.cell == (50, 50, 70, 80, 90, 100)
+    assert parse_flags(["-cell", "50", "60", "70", "-N", "2", "-default_F", "1"])[0].crystal.cell == (50, 60, 70, 90, 90, 90)
+    assert parse_flags(["-cell", "50", "0", "70", "80", "0", "100", "-default_F", "1"])[0].crystal.cell == (50, 50, 70, 80, 90, 100)
     # A later -cell overwrites only the values it gives, as nanoBragg's variables do.
-    assert parse_flags(["-cell", "50", "60", "70", "80", "85", "95", "-cell", "40"])[0].crystal.cell == (40, 60, 70, 80, 85, 95)
+    cell = parse_flags(["-cell", "50", "60", "70", "80", "85", "95", "-cell", "40", "-default_F", "1"])[0].crystal.cell
+    assert cell == (40, 60, 70, 80, 85, 95)
 
 
 def test_cell_errors():
@@ -59,10 +61,20 @@ def test_cell_errors():
 
 def test_mat_reads_the_matrix_now(tmp_path):
     (tmp_path / "A.mat").write_text("1 2 3\n4 5 6\n7 8 9\n")
-    sim, _, _ = parse_flags(["-mat", str(tmp_path / "A.mat")])
+    sim, _, _ = parse_flags(["-mat", str(tmp_path / "A.mat"), "-default_F", "1"])
     assert sim.crystal.mosflm_matrix == ((1, 2, 3), (4, 5, 6), (7, 8, 9))
     with pytest.raises(InputError, match=r"^-mat: cannot read matrix file .*missing\.mat"):
         parse_flags(["-mat", str(tmp_path / "missing.mat")])
+
+
+def test_structure_factors_are_required_like_nanobragg(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=r"^no structure factors: give -hkl FILE or a non-zero -default_F \(no Fdump.bin to read\)"):
+        parse_flags(["-cell", "50"])
+    with pytest.raises(InputError, match=r"no cache.bin to read"):
+        parse_flags(["-cell", "50", "-default_F", "0", "-dump", "cache.bin"])
+    (tmp_path / "Fdump.bin").write_bytes(b"")  # a cache from an earlier run is enough
+    assert parse_flags(["-cell", "50"])[0].structure.dump_path == Path("Fdump.bin")
 
 
 def test_misset_angles_or_random_last_wins():
@@ -241,8 +253,8 @@ def test_output_flags_and_default_files():
 
 
 def test_nanobrag_additions_and_no_op_flags():
-    _, _, run = parse("-dtype", "float32", "-device", "cuda", "-quiet")
-    assert run == RunOptions(dtype="float32", device="cuda", quiet=True)
+    _, _, run = parse("-dtype", "float32", "-device", "cuda", "-compile", "-quiet")
+    assert run == RunOptions(dtype="float32", device="cuda", compile=True, quiet=True)
     plain = parse()
     assert parse("-noprogress", "-progress", "-printout", "-printout_pixel", "3", "4", "-density", "1.2", "-MW", "18") == plain
     with pytest.raises(InputError, match=r"^-dtype: expected one of float32, float64, got 'half'"):

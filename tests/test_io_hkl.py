@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from golden_cases import log_values
+from .golden_cases import log_values
 from nanobrag.config import StructureConfig
 from nanobrag.errors import InputError
 from nanobrag.io.hkl import dump_bytes, load_structure_factors, read_dump, read_hkl, write_dump
@@ -106,10 +106,8 @@ def test_load_structure_factors_follows_nanobraggs_order(tmp_path):
     assert cached.default_F == 2.0
     dump.unlink()
     assert load_structure_factors(StructureConfig(dump_path=dump, default_F=2.0)) is None
-    with pytest.raises(InputError, match="no structure factors"):
-        load_structure_factors(StructureConfig(dump_path=dump, default_F=0.0))
-    load_structure_factors(StructureConfig(hkl_path=hkl, dump_path=dump, write_dump=False))
-    assert not dump.exists()
+    assert load_structure_factors(StructureConfig(hkl_path=hkl)).count == 2  # no cache named: none written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.hkl"]
 
 
 def test_unwritable_cache_only_warns(tmp_path):

@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 
-from golden_cases import float_image
+from .golden_cases import float_image
 from nanobrag.errors import InputError
 from nanobrag.io.images import (
     pgm_bytes,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from golden_cases import float_image, log_values
+from .golden_cases import float_image, log_values
 from nanobrag.io.smv import read_smv
 from nanobrag.rng import (
     GeneratorStatics,

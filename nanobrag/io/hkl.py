@@ -129,22 +129,18 @@ def read_dump(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
 def load_structure_factors(structure: StructureConfig) -> HKLTable | None:
     """nanoBragg's choice of structure factors.
 
-    With an HKL file: read it and (if ``write_dump``) refresh the cache at ``dump_path``; a cache
-    that cannot be written is only a warning, as in nanoBragg. Without one: read the cache if it
-    exists. Otherwise None, meaning every F is ``default_F`` -- which must then be non-zero.
+    With an HKL file: read it and, when ``dump_path`` is set, refresh that cache (a cache that cannot
+    be written is only a warning, as in nanoBragg). Without one: read the cache if ``dump_path``
+    names an existing file. Otherwise None: every F is ``default_F``.
     """
     if structure.hkl_path is not None:
         table = read_hkl(structure.hkl_path, structure.default_F)
-        if structure.write_dump:
+        if structure.dump_path is not None:
             try:
                 write_dump(structure.dump_path, table)
             except InputError as err:
                 warnings.warn(f"HKL cache not written: {err}", stacklevel=2)
         return table
-    if structure.dump_path.exists():
+    if structure.dump_path is not None and structure.dump_path.exists():
         return read_dump(structure.dump_path, structure.default_F)
-    if structure.default_F == 0.0:
-        raise InputError(
-            f"no structure factors: give -hkl FILE or a non-zero -default_F (no cache {structure.dump_path} to read)"
-        )
     return None
