@@ -336,7 +336,9 @@ def _apply_pivot(draft: _Draft, flag: str, args: list[str]) -> None:
 # The table
 
 
-def _flag(names: str, metavar: str, help: str, apply: Apply, count: int | Callable[[Sequence[str]], int] | None = None) -> Flag:
+def _flag(
+    names: str, metavar: str, help: str, apply: Apply, count: int | Callable[[Sequence[str]], int] | None = None
+) -> Flag:
     if count is None:
         count = len(metavar.split())
     return Flag(tuple(names.split()), metavar, help, apply, count)
@@ -344,51 +346,89 @@ def _flag(names: str, metavar: str, help: str, apply: Apply, count: int | Callab
 
 FLAGS: tuple[Flag, ...] = (
     # crystal
-    _flag("-cell", "a [b c [al be ga]]", "unit cell (A, deg); b, c default to a, angles to 90", _apply_cell, _cell_count),
+    _flag(
+        "-cell", "a [b c [al be ga]]", "unit cell (A, deg); b, c default to a, angles to 90", _apply_cell, _cell_count
+    ),
     _flag("-mat", "FILE", "MOSFLM A matrix (orientation and cell)", _apply_mat),
-    _flag("-misset", "X Y Z|random", "crystal rotations about x, y, z (deg), or a random orientation", _apply_misset, _misset_count),
+    _flag(
+        "-misset",
+        "X Y Z|random",
+        "crystal rotations about x, y, z (deg), or a random orientation",
+        _apply_misset,
+        _misset_count,
+    ),
     _flag("-misset_seed", "N", "seed for -misset random (default: time)", _integer_to("crystal.misset_seed")),
     _flag("-N", "N", "unit cells along a, b and c", _cells(0, 1, 2)),
     _flag("-Na", "N", "unit cells along a", _cells(0)),
     _flag("-Nb", "N", "unit cells along b", _cells(1)),
     _flag("-Nc", "N", "unit cells along c", _cells(2)),
-    _flag("-xtalsize -xtal_size -samplesize -sample_size", "MM", "crystal size along a, b, c (overrides -N)", _crystal_size(0, 1, 2)),
+    _flag(
+        "-xtalsize -xtal_size -samplesize -sample_size",
+        "MM",
+        "crystal size along a, b, c (overrides -N)",
+        _crystal_size(0, 1, 2),
+    ),
     _flag("-xtal_thick -xtal_x -sample_thick -sample_x", "MM", "crystal size along a", _crystal_size(0)),
     _flag("-xtal_width -xtal_y -sample_width -sample_y -width", "MM", "crystal size along b", _crystal_size(1)),
     _flag("-xtal_height -xtal_z -sample_height -sample_z -height", "MM", "crystal size along c", _crystal_size(2)),
-    _flag("-square_xtal", "", "parallelepiped crystal, sincg spots (default)", _constant("crystal.shape", CrystalShape.SQUARE)),
+    _flag(
+        "-square_xtal",
+        "",
+        "parallelepiped crystal, sincg spots (default)",
+        _constant("crystal.shape", CrystalShape.SQUARE),
+    ),
     _flag("-round_xtal", "", "ellipsoidal crystal, sinc3 spots", _constant("crystal.shape", CrystalShape.ROUND)),
     _flag("-gauss_xtal", "", "Gaussian spots", _constant("crystal.shape", CrystalShape.GAUSS)),
     _flag("-tophat_spots -binary_spots", "", "flat-top spots", _constant("crystal.shape", CrystalShape.TOPHAT)),
     _flag("-fudge", "X", "spot-shape scale factor", _number_to("crystal.fudge")),
-    _flag("-mosaic -mosaicity -mosaic_spread", "DEG", "isotropic mosaic spread", _number_to("crystal.mosaic_spread_deg")),
+    _flag(
+        "-mosaic -mosaicity -mosaic_spread", "DEG", "isotropic mosaic spread", _number_to("crystal.mosaic_spread_deg")
+    ),
     _flag("-mosaic_dom -mosaic_domains", "N", "number of mosaic domains", _integer_to("crystal.mosaic_domains")),
     _flag("-mosaic_seed", "N", "seed for the mosaic domains (default 12345678)", _integer_to("crystal.mosaic_seed")),
     _flag("-phi", "DEG", "starting spindle angle", _number_to("crystal.phi0_deg")),
     _flag("-osc", "DEG", "oscillation range", _number_to("crystal.osc_deg")),
     _flag("-phistep", "DEG", "spindle step", _number_to("crystal.phistep_deg")),
     _flag("-phisteps", "N", "number of spindle steps", _integer_to("crystal.phisteps")),
-    _flag("-spindle_axis", "X Y Z", "spindle axis (switches to CUSTOM convention)", _custom_vector("crystal.spindle_axis")),
+    _flag(
+        "-spindle_axis", "X Y Z", "spindle axis (switches to CUSTOM convention)", _custom_vector("crystal.spindle_axis")
+    ),
     # structure factors
     _flag("-hkl", "FILE", "P1 reflection list 'h k l F'", _value("structure.hkl_path", _readable_file)),
     _flag("-default_F", "F", "F of reflections missing from the list", _number_to("structure.default_F")),
-    _flag("-interpolate", "", "tricubic interpolation of F between reflections", _constant("structure.interpolate", True)),
+    _flag(
+        "-interpolate", "", "tricubic interpolation of F between reflections", _constant("structure.interpolate", True)
+    ),
     _flag("-nointerpolate", "", "nearest-reflection F", _constant("structure.interpolate", False)),
-    _flag("-dump", "FILE", "binary F cache (default Fdump.bin)", _value("structure.dump_path", lambda flag, text: Path(text))),
+    _flag(
+        "-dump",
+        "FILE",
+        "binary F cache (default Fdump.bin)",
+        _value("structure.dump_path", lambda flag, text: Path(text)),
+    ),
     # beam
     _flag("-lambda -wave -wavelength", "A", "wavelength", _number_to("beam.wavelength_A")),
     _flag("-energy", "EV", "photon energy (sets the wavelength)", _apply_energy),
     _flag("-dispersion", "PCT", "spectral width", _number_to("beam.dispersion_pct")),
-    _flag("-dispstep", "PCT", "spectral step (nanobrag; nanoBragg has no flag for it)", _number_to("beam.dispstep_pct")),
+    _flag(
+        "-dispstep", "PCT", "spectral step (nanobrag; nanoBragg has no flag for it)", _number_to("beam.dispstep_pct")
+    ),
     _flag("-dispsteps", "N", "number of wavelengths", _integer_to("beam.dispsteps")),
-    _flag("-divergence", "MRAD", "horizontal and vertical divergence range", _number_to("beam.hdivrange_mrad", "beam.vdivrange_mrad")),
+    _flag(
+        "-divergence",
+        "MRAD",
+        "horizontal and vertical divergence range",
+        _number_to("beam.hdivrange_mrad", "beam.vdivrange_mrad"),
+    ),
     _flag("-hdivrange", "MRAD", "horizontal divergence range", _number_to("beam.hdivrange_mrad")),
     _flag("-vdivrange", "MRAD", "vertical divergence range", _number_to("beam.vdivrange_mrad")),
     _flag("-hdivstep", "MRAD", "horizontal divergence step", _number_to("beam.hdivstep_mrad")),
     _flag("-vdivstep", "MRAD", "vertical divergence step", _number_to("beam.vdivstep_mrad")),
     _flag("-hdivsteps", "N", "horizontal divergence steps", _integer_to("beam.hdivsteps")),
     _flag("-vdivsteps", "N", "vertical divergence steps", _integer_to("beam.vdivsteps")),
-    _flag("-divsteps", "N", "horizontal and vertical divergence steps", _integer_to("beam.hdivsteps", "beam.vdivsteps")),
+    _flag(
+        "-divsteps", "N", "horizontal and vertical divergence steps", _integer_to("beam.hdivsteps", "beam.vdivsteps")
+    ),
     _flag("-round_div", "", "cut the divergence grid to an ellipse (default)", _constant("beam.round_div", True)),
     _flag("-square_div", "", "full divergence grid", _constant("beam.round_div", False)),
     _flag("-sourcefile", "FILE", "sources: X Y Z weight lambda per line", _value("beam.sourcefile", _readable_file)),
@@ -401,8 +441,18 @@ FLAGS: tuple[Flag, ...] = (
     _flag("-dmin", "A", "skip scattering beyond this resolution", _number_to("beam.dmin_A")),
     _flag("-water", "UM", "water background thickness", _number_to("beam.water_um")),
     # detector
-    _flag("-distance", "MM", "sample to detector distance along the beam (pivot BEAM)", _number_to("detector.distance_mm", pivot=Pivot.BEAM)),
-    _flag("-close_distance", "MM", "sample to detector plane distance (pivot SAMPLE)", _number_to("detector.close_distance_mm", pivot=Pivot.SAMPLE)),
+    _flag(
+        "-distance",
+        "MM",
+        "sample to detector distance along the beam (pivot BEAM)",
+        _number_to("detector.distance_mm", pivot=Pivot.BEAM),
+    ),
+    _flag(
+        "-close_distance",
+        "MM",
+        "sample to detector plane distance (pivot SAMPLE)",
+        _number_to("detector.close_distance_mm", pivot=Pivot.SAMPLE),
+    ),
     _flag("-detsize", "MM", "detector size, both axes", _number_to("detector.detsize_f_mm", "detector.detsize_s_mm")),
     _flag("-detsize_f", "MM", "detector size, fast axis", _number_to("detector.detsize_f_mm")),
     _flag("-detsize_s", "MM", "detector size, slow axis", _number_to("detector.detsize_s_mm")),
@@ -426,16 +476,28 @@ FLAGS: tuple[Flag, ...] = (
     _flag("-sdet_vector", "X Y Z", "slow pixel axis (CUSTOM)", _custom_vector("detector.sdet_vector")),
     _flag("-odet_vector", "X Y Z", "detector normal (CUSTOM)", _custom_vector("detector.odet_vector")),
     _flag("-beam_vector", "X Y Z", "beam direction (CUSTOM)", _custom_vector("detector.beam_vector")),
-    _flag("-polar_vector", "X Y Z", "E-vector polarization direction (CUSTOM)", _custom_vector("detector.polar_vector")),
+    _flag(
+        "-polar_vector", "X Y Z", "E-vector polarization direction (CUSTOM)", _custom_vector("detector.polar_vector")
+    ),
     _flag("-twotheta_axis", "X Y Z", "two-theta rotation axis (CUSTOM)", _custom_vector("detector.twotheta_axis")),
     _flag("-pix0_vector", "X Y Z", "sample to first pixel, metres (CUSTOM)", _custom_vector("detector.pix0_vector_m")),
     _flag("-detector_rotx", "DEG", "detector rotation about x", _number_to("detector.rotx_deg")),
     _flag("-detector_roty", "DEG", "detector rotation about y", _number_to("detector.roty_deg")),
     _flag("-detector_rotz", "DEG", "detector rotation about z", _number_to("detector.rotz_deg")),
-    _flag("-twotheta", "DEG", "detector two-theta swing (pivot SAMPLE)", _number_to("detector.twotheta_deg", pivot=Pivot.SAMPLE)),
+    _flag(
+        "-twotheta",
+        "DEG",
+        "detector two-theta swing (pivot SAMPLE)",
+        _number_to("detector.twotheta_deg", pivot=Pivot.SAMPLE),
+    ),
     _flag("-curved_det", "", "all pixels at the same distance from the sample", _constant("detector.curved", True)),
     _flag("-point_pixel", "", "1/R^2 solid angle, no obliquity", _constant("detector.point_pixel", True)),
-    _flag("-detector_abs -detector_absorb -detector_absorption", "UM|inf", "sensor attenuation depth; inf or 0: none", _apply_detector_abs),
+    _flag(
+        "-detector_abs -detector_absorb -detector_absorption",
+        "UM|inf",
+        "sensor attenuation depth; inf or 0: none",
+        _apply_detector_abs,
+    ),
     _flag("-detector_thick", "UM", "sensor thickness", _number_to("detector.thick_um")),
     _flag("-detector_thicksteps -thicksteps", "N", "sensor layers", _integer_to("detector.thicksteps")),
     _flag("-roi", "XMIN XMAX YMIN YMAX", "render only these pixels (inclusive)", _apply_roi),
@@ -444,10 +506,22 @@ FLAGS: tuple[Flag, ...] = (
     _flag("-oversample_polar", "", "polarization per sub-pixel", _constant("detector.oversample_polar", True)),
     _flag("-oversample_omega", "", "solid angle per sub-pixel", _constant("detector.oversample_omega", True)),
     # output
-    _flag("-floatfile -floatimage", "FILE", "raw float32 image (default floatimage.bin)", _output_file("output.floatfile")),
+    _flag(
+        "-floatfile -floatimage", "FILE", "raw float32 image (default floatimage.bin)", _output_file("output.floatfile")
+    ),
     _flag("-intfile -intimage", "FILE", "SMV image, scaled (default intimage.img)", _output_file("output.intfile")),
-    _flag("-pgmfile -pgmimage", "FILE", "8-bit PGM picture (default image.pgm)", _output_file("output.pgmfile", "write_pgm")),
-    _flag("-noisefile -noiseimage", "FILE", "SMV image with Poisson noise (default noiseimage.img)", _output_file("output.noisefile", "write_noise")),
+    _flag(
+        "-pgmfile -pgmimage",
+        "FILE",
+        "8-bit PGM picture (default image.pgm)",
+        _output_file("output.pgmfile", "write_pgm"),
+    ),
+    _flag(
+        "-noisefile -noiseimage",
+        "FILE",
+        "SMV image with Poisson noise (default noiseimage.img)",
+        _output_file("output.noisefile", "write_noise"),
+    ),
     _flag("-pngfile", "FILE", "8-bit PNG picture (nanobrag)", _output_file("output.pngfile")),
     _flag("-nopgm", "", "no PGM picture", _enable("write_pgm", False)),
     _flag("-nonoise", "", "no noise image", _enable("write_noise", False)),
@@ -456,18 +530,40 @@ FLAGS: tuple[Flag, ...] = (
     _flag("-adc", "COUNTS", "offset added to SMV pixels (default 40)", _number_to("output.adc_offset")),
     _flag("-seed", "N", "noise seed (default: time)", _integer_to("output.seed")),
     # nanobrag's own
-    _flag("-dtype", "float32|float64", "floating-point precision (default float64, like nanoBragg)", _run_choice("run.dtype", ("float32", "float64"))),
+    _flag(
+        "-dtype",
+        "float32|float64",
+        "floating-point precision (default float64, like nanoBragg)",
+        _run_choice("run.dtype", ("float32", "float64")),
+    ),
     _flag("-device", "cpu|cuda", "where to compute (default cpu)", _run_choice("run.device", ("cpu", "cuda"))),
-    _flag("-compile", "", "compile the lattice hot loop with torch.compile (one-off cost)", _constant("run.compile", True)),
+    _flag(
+        "-compile", "", "compile the lattice hot loop with torch.compile (one-off cost)", _constant("run.compile", True)
+    ),
     _flag("-quiet", "", "print nothing but errors", _constant("run.quiet", True)),
     # accepted for compatibility, no effect
     _flag("-noprogress -progress -printout", "", "display options; no effect", _nothing),
     _flag("-printout_pixel", "F S", "display option; no effect", _checked_numbers(_integer)),
-    _flag("-density -sample_density -MW -molecular_weight", "X", "ignored (nanoBragg overwrites it too)", _checked_numbers(_number)),
+    _flag(
+        "-density -sample_density -MW -molecular_weight",
+        "X",
+        "ignored (nanoBragg overwrites it too)",
+        _checked_numbers(_number),
+    ),
     # parsed by nanoBragg, refused here
-    _flag("-img", "FILE", "not supported: geometry from an SMV header", _not_supported("reading geometry from an SMV header")),
+    _flag(
+        "-img",
+        "FILE",
+        "not supported: geometry from an SMV header",
+        _not_supported("reading geometry from an SMV header"),
+    ),
     _flag("-mask", "FILE", "not supported: SMV pixel mask", _not_supported("an SMV pixel mask")),
-    _flag("-stol -4stol -Q", "FILE", "not supported: amorphous structure factors", _not_supported("an amorphous S(Q) file")),
+    _flag(
+        "-stol -4stol -Q",
+        "FILE",
+        "not supported: amorphous structure factors",
+        _not_supported("an amorphous S(Q) file"),
+    ),
     _flag("-stolout", "FILE", "not supported: S(Q) output", _not_supported("S(Q) output")),
     _flag("-coherent", "", "not supported: coherent addition", _not_supported("coherent addition")),
 )
@@ -478,7 +574,11 @@ assert len(_BY_NAME) == sum(len(flag.names) for flag in FLAGS), "a flag name app
 
 def flag_help() -> str:
     """One line per flag, for ``nanobrag -h``."""
-    lines = ["usage: nanobrag [FLAGS]       nanoBragg's flags (see docs/cli.md)", "       nanobrag COMMAND ...   nanobrag's own commands (nanobrag version)", ""]
+    lines = [
+        "usage: nanobrag [FLAGS]       nanoBragg's flags (see docs/cli.md)",
+        "       nanobrag COMMAND ...   nanobrag's own commands (nanobrag version)",
+        "",
+    ]
     for flag in FLAGS:
         aliases = f" (also {', '.join(flag.names[1:])})" if len(flag.names) > 1 else ""
         lines.append(f"  {flag.names[0]} {flag.metavar}".ljust(30) + f" {flag.help}{aliases}")
@@ -501,7 +601,9 @@ def parse_flags(argv: Sequence[str]) -> tuple[SimulationConfig, OutputConfig, Ru
         following = argv[position + 1 :]
         count = flag.count(following) if callable(flag.count) else flag.count
         if len(following) < count:
-            raise InputError(f"{name}: expected {count} value{'s' if count > 1 else ''} ({flag.metavar}), got {len(following)}")
+            raise InputError(
+                f"{name}: expected {count} value{'s' if count > 1 else ''} ({flag.metavar}), got {len(following)}"
+            )
         flag.apply(draft, name, list(following[:count]))
         position += 1 + count
     return _finish(draft)
@@ -521,7 +623,9 @@ def _finish(draft: _Draft) -> tuple[SimulationConfig, OutputConfig, RunOptions]:
         if not a > 0:
             raise InputError(f"{draft.set_by[('crystal', 'cell')]}: cell edge a must be positive")
         # nanoBragg's defaults for what is missing or not positive.
-        crystal["cell"] = (a, b if b > 0 else a, c if c > 0 else a) + tuple(x if x > 0 else 90.0 for x in (alpha, beta, gamma))
+        crystal["cell"] = (a, b if b > 0 else a, c if c > 0 else a) + tuple(
+            x if x > 0 else 90.0 for x in (alpha, beta, gamma)
+        )
     if "cell" not in crystal and "mosflm_matrix" not in crystal:
         raise InputError("no crystal: give -cell a b c [alpha beta gamma] or -mat FILE")
     structure = draft.sections["structure"]
@@ -536,7 +640,9 @@ def _finish(draft: _Draft) -> tuple[SimulationConfig, OutputConfig, RunOptions]:
     output["noisefile"] = output.get("noisefile", Path("noiseimage.img")) if draft.write_noise else None
 
     try:
-        simulation = SimulationConfig.model_validate({name: draft.sections[name] for name in ("crystal", "structure", "detector", "beam")})
+        simulation = SimulationConfig.model_validate(
+            {name: draft.sections[name] for name in ("crystal", "structure", "detector", "beam")}
+        )
         outputs = OutputConfig.model_validate(output)
     except ValidationError as err:
         raise InputError(_validation_message(err, draft)) from None

@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .golden_cases import case, float_image, smv_header_from_log
 from nanobrag import __version__, cli
 from nanobrag.errors import InputError
 from nanobrag.io.images import read_pgm
 from nanobrag.io.smv import image_stats, read_smv
+
+from .golden_cases import case, float_image, smv_header_from_log
 
 CASE = "smv_int_noise"
 CELL = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100"]
@@ -42,7 +43,15 @@ def _files(path) -> list[str]:
 @pytest.mark.golden
 def test_outputs_are_byte_identical_to_nanobraggs(shared_dir, tmp_path, monkeypatch, golden_render, capsys):
     monkeypatch.chdir(tmp_path)
-    args = case(shared_dir, CASE)["args"] + ["-floatfile", "f.bin", "-intfile", "i.img", "-noisefile", "n.img", "-nopgm"]
+    args = case(shared_dir, CASE)["args"] + [
+        "-floatfile",
+        "f.bin",
+        "-intfile",
+        "i.img",
+        "-noisefile",
+        "n.img",
+        "-nopgm",
+    ]
     assert cli.main(args) == 0
     golden = shared_dir / "golden"
     assert (tmp_path / "f.bin").read_bytes() == (golden / f"{CASE}.float.bin").read_bytes()
@@ -162,3 +171,17 @@ def test_validation_error_inside_the_simulation_is_one_line(tmp_path, monkeypatc
     monkeypatch.setattr(cli, "render_float_image", lambda simulation, options: DetectorConfig(pixel_mm=0))
     assert cli.main(CELL) == 2
     assert _error(capsys) == "pixel_mm: pixel size must be positive"
+
+
+def test_console_script_reports_errors_without_traceback(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("nanobrag")
+    if not script.exists():
+        pytest.skip("the nanobrag console script is not installed in this environment")
+    done = subprocess.run([str(script), *CELL, "-pixel", "none"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == "nanobrag: error: -pixel: expected a number, got 'none'\n" and done.stdout == ""
+    assert not list(tmp_path.iterdir())

@@ -18,7 +18,16 @@ pytestmark = pytest.mark.golden
 
 def test_smv_int_noise_files_are_byte_identical(shared_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = case(shared_dir, "smv_int_noise")["args"] + ["-floatfile", "f.bin", "-intfile", "i.img", "-noisefile", "n.img", "-nopgm", "-quiet"]
+    args = case(shared_dir, "smv_int_noise")["args"] + [
+        "-floatfile",
+        "f.bin",
+        "-intfile",
+        "i.img",
+        "-noisefile",
+        "n.img",
+        "-nopgm",
+        "-quiet",
+    ]
     assert cli.main(args) == 0
     golden = shared_dir / "golden"
     assert (tmp_path / "f.bin").read_bytes() == (golden / "smv_int_noise.float.bin").read_bytes()
@@ -48,7 +57,9 @@ def test_hkl_file_then_its_cache_reproduce_nanobragg(shared_dir, tmp_path, monke
 def test_matrix_file_case(shared_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shutil.copy(shared_dir / "golden" / "A.mat", tmp_path)
-    np.testing.assert_allclose(_run_case(shared_dir, "mat_file"), float_image(shared_dir, "mat_file"), rtol=1e-6, atol=0)
+    np.testing.assert_allclose(
+        _run_case(shared_dir, "mat_file"), float_image(shared_dir, "mat_file"), rtol=1e-6, atol=0
+    )
 
 
 def test_roi_renders_only_its_pixels_in_every_file(shared_dir, tmp_path, monkeypatch):

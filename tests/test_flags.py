@@ -41,8 +41,22 @@ def test_every_golden_command_line_parses(shared_dir, monkeypatch):
 
 def test_cell_takes_one_to_six_numbers_with_nanobraggs_defaults():
     assert parse_flags(["-cell", "50", "-default_F", "1"])[0].crystal.cell == (50, 50, 50, 90, 90, 90)
-    assert parse_flags(["-cell", "50", "60", "70", "-N", "2", "-default_F", "1"])[0].crystal.cell == (50, 60, 70, 90, 90, 90)
-    assert parse_flags(["-cell", "50", "0", "70", "80", "0", "100", "-default_F", "1"])[0].crystal.cell == (50, 50, 70, 80, 90, 100)
+    assert parse_flags(["-cell", "50", "60", "70", "-N", "2", "-default_F", "1"])[0].crystal.cell == (
+        50,
+        60,
+        70,
+        90,
+        90,
+        90,
+    )
+    assert parse_flags(["-cell", "50", "0", "70", "80", "0", "100", "-default_F", "1"])[0].crystal.cell == (
+        50,
+        50,
+        70,
+        80,
+        90,
+        100,
+    )
     # A later -cell overwrites only the values it gives, as nanoBragg's variables do.
     cell = parse_flags(["-cell", "50", "60", "70", "80", "85", "95", "-cell", "40", "-default_F", "1"])[0].crystal.cell
     assert cell == (40, 60, 70, 80, 85, 95)
@@ -69,7 +83,9 @@ def test_mat_reads_the_matrix_now(tmp_path):
 
 def test_structure_factors_are_required_like_nanobragg(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(InputError, match=r"^no structure factors: give -hkl FILE or a non-zero -default_F \(no Fdump.bin to read\)"):
+    with pytest.raises(
+        InputError, match=r"^no structure factors: give -hkl FILE or a non-zero -default_F \(no Fdump.bin to read\)"
+    ):
         parse_flags(["-cell", "50"])
     with pytest.raises(InputError, match=r"no cache.bin to read"):
         parse_flags(["-cell", "50", "-default_F", "0", "-dump", "cache.bin"])
@@ -102,7 +118,12 @@ def test_crystal_size_flags():
 
 @pytest.mark.parametrize(
     "flag, shape",
-    [("-round_xtal", CrystalShape.ROUND), ("-gauss_xtal", CrystalShape.GAUSS), ("-tophat_spots", CrystalShape.TOPHAT), ("-binary_spots", CrystalShape.TOPHAT)],
+    [
+        ("-round_xtal", CrystalShape.ROUND),
+        ("-gauss_xtal", CrystalShape.GAUSS),
+        ("-tophat_spots", CrystalShape.TOPHAT),
+        ("-binary_spots", CrystalShape.TOPHAT),
+    ],
 )
 def test_shape_switches_last_wins(flag, shape):
     assert parse(flag)[0].crystal.shape is shape
@@ -111,7 +132,12 @@ def test_shape_switches_last_wins(flag, shape):
 
 def test_mosaic_and_spindle_flags():
     sim = parse("-mosaicity", "0.5", "-mosaic_domains", "9", "-mosaic_seed", "42", "-fudge", "2")[0]
-    assert (sim.crystal.mosaic_spread_deg, sim.crystal.mosaic_domains, sim.crystal.mosaic_seed, sim.crystal.fudge) == (0.5, 9, 42, 2)
+    assert (sim.crystal.mosaic_spread_deg, sim.crystal.mosaic_domains, sim.crystal.mosaic_seed, sim.crystal.fudge) == (
+        0.5,
+        9,
+        42,
+        2,
+    )
     assert parse("-mosaic", "1", "-mosaic_spread", "2")[0].crystal.mosaic_spread_deg == 2
     assert parse("-mosaic_dom", "3")[0].crystal.mosaic_domains == 3
     sim = parse("-phi", "10", "-osc", "2", "-phistep", "0.5", "-phisteps", "4")[0]
@@ -132,14 +158,43 @@ def test_structure_flags(tmp_path):
 
 
 def test_beam_flags(tmp_path):
-    sim = parse("-lambda", "1.5", "-dispersion", "2", "-dispstep", "0.5", "-dispsteps", "5", "-dmin", "3", "-water", "10")[0]
+    sim = parse(
+        "-lambda", "1.5", "-dispersion", "2", "-dispstep", "0.5", "-dispsteps", "5", "-dmin", "3", "-water", "10"
+    )[0]
     b = sim.beam
-    assert (b.wavelength_A, b.dispersion_pct, b.dispstep_pct, b.dispsteps, b.dmin_A, b.water_um) == (1.5, 2, 0.5, 5, 3, 10)
+    assert (b.wavelength_A, b.dispersion_pct, b.dispstep_pct, b.dispsteps, b.dmin_A, b.water_um) == (
+        1.5,
+        2,
+        0.5,
+        5,
+        3,
+        10,
+    )
     assert parse("-wave", "2")[0].beam.wavelength_A == 2 == parse("-wavelength", "2")[0].beam.wavelength_A
     assert parse("-energy", "12398.42")[0].beam.wavelength_A == pytest.approx(1.0)
     assert parse("-energy", "6199.21", "-lambda", "3")[0].beam.wavelength_A == 3  # last wins across aliases
-    b = parse("-divergence", "2", "-vdivrange", "3", "-hdivstep", "0.5", "-vdivstep", "0.25", "-divsteps", "3", "-hdivsteps", "4")[0].beam
-    assert (b.hdivrange_mrad, b.vdivrange_mrad, b.hdivstep_mrad, b.vdivstep_mrad, b.hdivsteps, b.vdivsteps) == (2, 3, 0.5, 0.25, 4, 3)
+    b = parse(
+        "-divergence",
+        "2",
+        "-vdivrange",
+        "3",
+        "-hdivstep",
+        "0.5",
+        "-vdivstep",
+        "0.25",
+        "-divsteps",
+        "3",
+        "-hdivsteps",
+        "4",
+    )[0].beam
+    assert (b.hdivrange_mrad, b.vdivrange_mrad, b.hdivstep_mrad, b.vdivstep_mrad, b.hdivsteps, b.vdivsteps) == (
+        2,
+        3,
+        0.5,
+        0.25,
+        4,
+        3,
+    )
     assert parse("-hdivrange", "1", "-vdivsteps", "2")[0].beam.hdivrange_mrad == 1
     assert parse("-square_div")[0].beam.round_div is False and parse("-square_div", "-round_div")[0].beam.round_div
     b = parse("-fluence", "1e20", "-flux", "1e12", "-exposure", "0.5", "-beamsize", "0.05")[0].beam
@@ -156,15 +211,27 @@ def test_beam_flags(tmp_path):
 
 
 def test_detector_geometry_flags():
-    d = parse("-detpixels", "256", "-detpixels_x", "300", "-pixel", "0.2", "-detsize", "80", "-detsize_s", "60")[0].detector
+    d = parse("-detpixels", "256", "-detpixels_x", "300", "-pixel", "0.2", "-detsize", "80", "-detsize_s", "60")[
+        0
+    ].detector
     assert (d.fpixels, d.spixels, d.pixel_mm, d.detsize_f_mm, d.detsize_s_mm) == (300, 256, 0.2, 80, 60)
     d = parse("-detpixels_f", "10", "-detpixels_s", "20", "-detpixels_y", "30", "-detsize_f", "5")[0].detector
     assert (d.fpixels, d.spixels, d.detsize_f_mm) == (10, 30, 5)
     assert parse("-detpixels", "0")[0].detector.fpixels is None  # 0 means "derive from -detsize"
-    d = parse("-detector_rotx", "5", "-detector_roty", "3", "-detector_rotz", "2", "-curved_det", "-point_pixel")[0].detector
+    d = parse("-detector_rotx", "5", "-detector_roty", "3", "-detector_rotz", "2", "-curved_det", "-point_pixel")[
+        0
+    ].detector
     assert (d.rotx_deg, d.roty_deg, d.rotz_deg, d.curved, d.point_pixel) == (5, 3, 2, True, True)
-    d = parse("-roi", "1", "10", "2", "20", "-oversample", "3", "-oversample_thick", "-oversample_polar", "-oversample_omega")[0].detector
-    assert d.roi == (1, 10, 2, 20) and d.oversample == 3 and d.oversample_thick and d.oversample_polar and d.oversample_omega
+    d = parse(
+        "-roi", "1", "10", "2", "20", "-oversample", "3", "-oversample_thick", "-oversample_polar", "-oversample_omega"
+    )[0].detector
+    assert (
+        d.roi == (1, 10, 2, 20)
+        and d.oversample == 3
+        and d.oversample_thick
+        and d.oversample_polar
+        and d.oversample_omega
+    )
     with pytest.raises(InputError, match=r"^-detpixels: pixel count must not be negative"):
         parse("-detpixels", "-5")
     with pytest.raises(InputError, match=r"^-roi: expected 4 values"):
@@ -210,8 +277,31 @@ def test_pivot_side_effects_last_wins(args, pivot):
 
 
 def test_beam_and_close_positions():
-    d = parse("-Xbeam", "40", "-Ybeam", "60", "-Xclose", "41", "-Yclose", "61", "-ORGX", "100", "-ORGY", "140", "-close_distance", "90")[0].detector
-    assert (d.Xbeam_mm, d.Ybeam_mm, d.Xclose_mm, d.Yclose_mm, d.ORGX, d.ORGY, d.close_distance_mm) == (40, 60, 41, 61, 100, 140, 90)
+    d = parse(
+        "-Xbeam",
+        "40",
+        "-Ybeam",
+        "60",
+        "-Xclose",
+        "41",
+        "-Yclose",
+        "61",
+        "-ORGX",
+        "100",
+        "-ORGY",
+        "140",
+        "-close_distance",
+        "90",
+    )[0].detector
+    assert (d.Xbeam_mm, d.Ybeam_mm, d.Xclose_mm, d.Yclose_mm, d.ORGX, d.ORGY, d.close_distance_mm) == (
+        40,
+        60,
+        41,
+        61,
+        100,
+        140,
+        90,
+    )
     with pytest.raises(InputError, match=r"^-pivot: expected one of beam, sample, got 'middle'"):
         parse("-pivot", "middle")
 
@@ -238,8 +328,12 @@ def test_vectors_switch_to_custom_convention(flag, section, field):
 
 
 def test_output_flags_and_default_files():
-    _, out, _ = parse("-floatimage", "f.bin", "-intimage", "i.img", "-pgmimage", "p.pgm", "-noiseimage", "n.img", "-pngfile", "p.png")
-    assert (out.floatfile, out.intfile, out.pgmfile, out.noisefile, out.pngfile) == tuple(map(Path, ("f.bin", "i.img", "p.pgm", "n.img", "p.png")))
+    _, out, _ = parse(
+        "-floatimage", "f.bin", "-intimage", "i.img", "-pgmimage", "p.pgm", "-noiseimage", "n.img", "-pngfile", "p.png"
+    )
+    assert (out.floatfile, out.intfile, out.pgmfile, out.noisefile, out.pngfile) == tuple(
+        map(Path, ("f.bin", "i.img", "p.pgm", "n.img", "p.png"))
+    )
     _, out, _ = parse("-floatfile", "a", "-intfile", "b", "-pgmfile", "c", "-noisefile", "d")
     assert (out.floatfile, out.intfile, out.pgmfile, out.noisefile) == tuple(map(Path, "abcd"))
     _, out, _ = parse("-nopgm", "-nonoise")
@@ -256,14 +350,28 @@ def test_nanobrag_additions_and_no_op_flags():
     _, _, run = parse("-dtype", "float32", "-device", "cuda", "-compile", "-quiet")
     assert run == RunOptions(dtype="float32", device="cuda", compile=True, quiet=True)
     plain = parse()
-    assert parse("-noprogress", "-progress", "-printout", "-printout_pixel", "3", "4", "-density", "1.2", "-MW", "18") == plain
+    assert (
+        parse("-noprogress", "-progress", "-printout", "-printout_pixel", "3", "4", "-density", "1.2", "-MW", "18")
+        == plain
+    )
     with pytest.raises(InputError, match=r"^-dtype: expected one of float32, float64, got 'half'"):
         parse("-dtype", "half")
     with pytest.raises(InputError, match=r"^-printout_pixel: expected an integer"):
         parse("-printout_pixel", "3", "x")
 
 
-@pytest.mark.parametrize("args", [["-img", "a.img"], ["-mask", "m.img"], ["-stol", "s.txt"], ["-4stol", "s"], ["-Q", "q"], ["-stolout", "o"], ["-coherent"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-img", "a.img"],
+        ["-mask", "m.img"],
+        ["-stol", "s.txt"],
+        ["-4stol", "s"],
+        ["-Q", "q"],
+        ["-stolout", "o"],
+        ["-coherent"],
+    ],
+)
 def test_unsupported_physics_is_refused(args):
     with pytest.raises(InputError, match=rf"^{args[0]}: .* is not supported by nanobrag"):
         parse(*args)

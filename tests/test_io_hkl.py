@@ -7,14 +7,17 @@ import shutil
 import numpy as np
 import pytest
 
-from .golden_cases import log_values
 from nanobrag.config import StructureConfig
 from nanobrag.errors import InputError
 from nanobrag.io.hkl import dump_bytes, load_structure_factors, read_dump, read_hkl, write_dump
 
+from .golden_cases import log_values
+
 
 @pytest.mark.golden
-@pytest.mark.parametrize("name, hkl, default_F", [("hkl_nearest", "dense.hkl", 0.0), ("hkl_sparse_default", "sparse.hkl", 20.0)])
+@pytest.mark.parametrize(
+    "name, hkl, default_F", [("hkl_nearest", "dense.hkl", 0.0), ("hkl_sparse_default", "sparse.hkl", 20.0)]
+)
 def test_golden_hkl_files_read_like_nanobragg(shared_dir, name, hkl, default_F):
     table = read_hkl(shared_dir / "golden" / hkl, default_F)
     (count,) = log_values(shared_dir, name, r"(\d+) initialized hkls")
@@ -88,7 +91,12 @@ def test_dump_round_trip(tmp_path):
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"garbage", "not an HKL cache"), (b"0 0 0 0 0\n\f", "not an HKL cache"), (b"0 1 0 0 0 0\n\f" + b"\0" * 8, "expected 96"), (b"1 0 0 0 0 0\n\f", "empty")],
+    [
+        (b"garbage", "not an HKL cache"),
+        (b"0 0 0 0 0\n\f", "not an HKL cache"),
+        (b"0 1 0 0 0 0\n\f" + b"\0" * 8, "expected 96"),
+        (b"1 0 0 0 0 0\n\f", "empty"),
+    ],
 )
 def test_bad_dump_files(tmp_path, content, message):
     (tmp_path / "Fdump.bin").write_bytes(content)

@@ -8,7 +8,6 @@ import zlib
 import numpy as np
 import pytest
 
-from .golden_cases import float_image
 from nanobrag.errors import InputError
 from nanobrag.io.images import (
     pgm_bytes,
@@ -22,6 +21,8 @@ from nanobrag.io.images import (
     write_pgm,
     write_png,
 )
+
+from .golden_cases import float_image
 
 
 def test_float_image_round_trip_is_little_endian_slow_major(tmp_path):

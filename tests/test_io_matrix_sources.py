@@ -24,7 +24,9 @@ def test_matrix_ignores_line_breaks(tmp_path):
     assert read_mosflm_matrix(tmp_path / "a.mat") == ((1, 2, 3), (4, 5, 6), (7, 8, 9))
 
 
-@pytest.mark.parametrize("text, message", [("1 2 3\n4 5 6\n", "found only 6"), ("1 2 x 4 5 6 7 8 9", "found 'x' after 2")])
+@pytest.mark.parametrize(
+    "text, message", [("1 2 3\n4 5 6\n", "found only 6"), ("1 2 x 4 5 6 7 8 9", "found 'x' after 2")]
+)
 def test_bad_matrix_files(tmp_path, text, message):
     (tmp_path / "a.mat").write_text(text)
     with pytest.raises(InputError, match=message) as err:

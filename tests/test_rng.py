@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from .golden_cases import float_image, log_values
 from nanobrag.io.smv import read_smv
 from nanobrag.rng import (
     GeneratorStatics,
@@ -21,6 +20,8 @@ from nanobrag.rng import (
     random_misset_angles,
     umat2misset,
 )
+
+from .golden_cases import float_image, log_values
 
 CASE = "smv_int_noise"
 
@@ -156,14 +157,23 @@ def test_mosaic_draws_depend_on_the_seed_only():
 
 def _misset_matrix(rotx: float, roty: float, rotz: float) -> np.ndarray:
     """nanoBragg's rotate(): about x, then y, then z."""
-    cx, sx, cy, sy, cz, sz = math.cos(rotx), math.sin(rotx), math.cos(roty), math.sin(roty), math.cos(rotz), math.sin(rotz)
+    cx, sx, cy, sy, cz, sz = (
+        math.cos(rotx),
+        math.sin(rotx),
+        math.cos(roty),
+        math.sin(roty),
+        math.cos(rotz),
+        math.sin(rotz),
+    )
     rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
     rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
     return rz @ ry @ rx
 
 
-@pytest.mark.parametrize("angles", [(0.1, 0.2, 0.3), (-1.0, 0.5, 2.5), (math.radians(10), math.radians(20), math.radians(30))])
+@pytest.mark.parametrize(
+    "angles", [(0.1, 0.2, 0.3), (-1.0, 0.5, 2.5), (math.radians(10), math.radians(20), math.radians(30))]
+)
 def test_umat2misset_inverts_nanobraggs_rotation_order(angles):
     assert umat2misset(_misset_matrix(*angles)) == pytest.approx(angles, abs=1e-12)
 

@@ -34,7 +34,9 @@ def read_sourcefile(path: str | os.PathLike[str]) -> np.ndarray:
             try:
                 row[column] = float(field)
             except ValueError:
-                raise InputError(f"{path}, line {number}: {SOURCE_COLUMNS[column]} is not a number: {field!r}") from None
+                raise InputError(
+                    f"{path}, line {number}: {SOURCE_COLUMNS[column]} is not a number: {field!r}"
+                ) from None
         rows.append(row)
     if not rows:
         raise InputError(f"{path}: no sources in source file")
