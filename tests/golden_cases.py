@@ -10,6 +10,16 @@ import numpy as np
 
 from nanobrag.io.smv import SMVHeader
 
+# Output flags for case smv_int_noise, and the golden file each output must equal byte for byte.
+SMV_CASE_OUTPUTS = {"f.bin": "float.bin", "i.img": "int.img", "n.img": "noise.img"}
+SMV_CASE_OUTPUT_ARGS = ["-floatfile", "f.bin", "-intfile", "i.img", "-noisefile", "n.img", "-nopgm"]
+
+
+def assert_smv_case_outputs_identical(shared_dir: Path, folder: Path) -> None:
+    for mine, golden in SMV_CASE_OUTPUTS.items():
+        expected = (shared_dir / "golden" / f"smv_int_noise.{golden}").read_bytes()
+        assert (folder / mine).read_bytes() == expected, f"{mine} differs from smv_int_noise.{golden}"
+
 
 def case(shared_dir: Path, name: str) -> dict:
     cases = json.loads((shared_dir / "golden" / "cases.json").read_text())

@@ -15,7 +15,13 @@ from nanobrag.errors import InputError
 from nanobrag.io.images import read_pgm
 from nanobrag.io.smv import image_stats, read_smv
 
-from .golden_cases import case, float_image, smv_header_from_log
+from .golden_cases import (
+    SMV_CASE_OUTPUT_ARGS,
+    assert_smv_case_outputs_identical,
+    case,
+    float_image,
+    smv_header_from_log,
+)
 
 CASE = "smv_int_noise"
 CELL = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100"]
@@ -43,20 +49,8 @@ def _files(path) -> list[str]:
 @pytest.mark.golden
 def test_outputs_are_byte_identical_to_nanobraggs(shared_dir, tmp_path, monkeypatch, golden_render, capsys):
     monkeypatch.chdir(tmp_path)
-    args = case(shared_dir, CASE)["args"] + [
-        "-floatfile",
-        "f.bin",
-        "-intfile",
-        "i.img",
-        "-noisefile",
-        "n.img",
-        "-nopgm",
-    ]
-    assert cli.main(args) == 0
-    golden = shared_dir / "golden"
-    assert (tmp_path / "f.bin").read_bytes() == (golden / f"{CASE}.float.bin").read_bytes()
-    assert (tmp_path / "i.img").read_bytes() == (golden / f"{CASE}.int.img").read_bytes()
-    assert (tmp_path / "n.img").read_bytes() == (golden / f"{CASE}.noise.img").read_bytes()
+    assert cli.main(case(shared_dir, CASE)["args"] + SMV_CASE_OUTPUT_ARGS) == 0
+    assert_smv_case_outputs_identical(shared_dir, tmp_path)
     assert _files(tmp_path) == ["f.bin", "i.img", "n.img"]
     printed = capsys.readouterr().out
     assert "max_I = 520.365" in printed and "mean= 14.9973 rms= 53.7126 rmsd= 51.5764" in printed

@@ -11,28 +11,15 @@ from nanobrag import cli
 from nanobrag.io.images import read_float_image
 from nanobrag.io.smv import read_smv
 
-from .golden_cases import case, float_image
+from .golden_cases import SMV_CASE_OUTPUT_ARGS, assert_smv_case_outputs_identical, case, float_image
 
 pytestmark = pytest.mark.golden
 
 
 def test_smv_int_noise_files_are_byte_identical(shared_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = case(shared_dir, "smv_int_noise")["args"] + [
-        "-floatfile",
-        "f.bin",
-        "-intfile",
-        "i.img",
-        "-noisefile",
-        "n.img",
-        "-nopgm",
-        "-quiet",
-    ]
-    assert cli.main(args) == 0
-    golden = shared_dir / "golden"
-    assert (tmp_path / "f.bin").read_bytes() == (golden / "smv_int_noise.float.bin").read_bytes()
-    assert (tmp_path / "i.img").read_bytes() == (golden / "smv_int_noise.int.img").read_bytes()
-    assert (tmp_path / "n.img").read_bytes() == (golden / "smv_int_noise.noise.img").read_bytes()
+    assert cli.main(case(shared_dir, "smv_int_noise")["args"] + SMV_CASE_OUTPUT_ARGS + ["-quiet"]) == 0
+    assert_smv_case_outputs_identical(shared_dir, tmp_path)
 
 
 def _run_case(shared_dir, name: str, *extra: str) -> np.ndarray:
