@@ -203,7 +203,7 @@ def detector_geometry(
 
     rot = xyz_rotation(*rotations.unbind(-1))
     ratio = torch.dot(beam, rot @ odet)
-    if float(ratio) == 0.0:
+    if float(ratio.detach()) == 0.0:
         ratio = ratio + torch.finfo(torch.float64).tiny
     if cfg.close_distance_mm is not None:
         close_distance = scalar(cfg.close_distance_mm / 1000.0)
