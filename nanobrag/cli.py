@@ -25,6 +25,7 @@ import typer
 from pydantic import ValidationError
 
 from . import __version__
+from .commands import register as register_gradient_commands
 from .config import OutputConfig, SimulationConfig
 from .errors import InputError
 from .flags import RunOptions, flag_help, parse_flags
@@ -49,6 +50,9 @@ def _commands() -> None:
 def version() -> None:
     """Print nanobrag's version."""
     typer.echo(f"nanobrag {__version__}")
+
+
+register_gradient_commands(app)  # probe-gradients, refine
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,15 +13,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
 from .config import SimulationConfig
 from .errors import InputError
+from .io.files import write_bytes_atomic
 from .setup import PARAMETERS, build_setup
 from .simulate import simulate
 
@@ -161,21 +160,6 @@ def json_text(document: Any) -> str:
     return json.dumps(strict(document), indent=2, allow_nan=False) + "\n"
 
 
-def write_json(path: str | os.PathLike[str], document: Any, source: Optional[str] = None) -> None:
-    """Write ``document`` as strict JSON all at once: a temporary file beside ``path``, then os.replace.
-
-    ``source`` names the flag that chose the path, for the error message.
-    """
-    path = Path(path)
-    text = json_text(document)  # fail before touching the file system
-    where = f"{source} {path}" if source else str(path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        # 0o666: the umask decides the permissions, as for any ordinary new file.
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except OSError as err:
-        temporary.unlink(missing_ok=True)
-        raise InputError(f"cannot write {where}: {err.strerror}") from err
+def write_json(path: str | os.PathLike[str], document: Any) -> None:
+    """Write ``document`` as strict JSON all at once (temporary file, then os.replace)."""
+    write_bytes_atomic(path, json_text(document).encode("utf-8"))

@@ -28,16 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 
 from .config import CrystalShape, SimulationConfig
 from .errors import InputError
-from .gradients import CELL_PARAMETERS, check_parameter_names, starting_values
 from .detector import resolve_pixel_grid
+from .gradients import CELL_PARAMETERS, check_parameter_names, starting_values
 from .setup import PARAMETERS, build_setup
 from .simulate import simulate
 
@@ -102,21 +100,6 @@ def check_refinable(names: Sequence[str], source: str = "parameters") -> list[st
     return names
 
 
-def read_target_image(path: str | Path, shape: tuple[int, int], source: str = "target") -> np.ndarray:
-    """A raw little-endian float32 image (nanoBragg's -floatfile) of ``shape`` (slow, fast)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"{source} {path}: cannot read: {err.strerror}") from err
-    pixels = shape[0] * shape[1]
-    if len(data) != 4 * pixels:
-        raise InputError(
-            f"{source} {path}: {len(data)} bytes, but the detector's {shape[0]}x{shape[1]} float32 image has {4 * pixels}"
-        )
-    return np.frombuffer(data, dtype="<f4").reshape(shape).astype(np.float32)  # a writable, native-order copy
-
-
 def detector_shape(config: SimulationConfig) -> tuple[int, int]:
     """(slow, fast) pixel counts of the configured detector."""
     grid = resolve_pixel_grid(config.detector)
@@ -124,12 +107,17 @@ def detector_shape(config: SimulationConfig) -> tuple[int, int]:
 
 
 def freeze_auto_selections(config: SimulationConfig) -> SimulationConfig:
-    """``config`` with oversampling and crystal size in cells fixed at the values nanoBragg would choose."""
+    """``config`` with oversampling and crystal size in cells fixed at the values nanoBragg would choose.
+
+    Also stops an HKL file's cache (Fdump.bin) being rewritten at every model evaluation.
+    """
     resolved = build_setup(config, dtype=torch.float64)
     frozen = config.model_copy(deep=True)
     frozen.detector.oversample = resolved.oversample
     frozen.crystal.N = tuple(float(n) for n in resolved.N)
     frozen.crystal.xtalsize_mm = (None, None, None)
+    if frozen.structure.hkl_path is not None:
+        frozen.structure.dump_path = None
     return frozen
 
 
