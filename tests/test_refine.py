@@ -1,0 +1,167 @@
+"""Refinement: recovering model parameters from an image simulated at known values.
+
+Gradient tests, so the compile guard of tests/test_gradients.py applies here too: the forward path
+must be eager (NANOBRAGG_DISABLE_COMPILE=1, set before nanobrag is imported).
+"""
+
+import os
+
+os.environ.setdefault("NANOBRAGG_DISABLE_COMPILE", "1")  # before nanobrag is imported
+
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from nanobrag import cli, simulate  # noqa: E402
+from nanobrag.errors import InputError  # noqa: E402
+from nanobrag.flags import parse_flags  # noqa: E402
+from nanobrag.gradients import CELL_PARAMETERS  # noqa: E402
+from nanobrag.refine import freeze_auto_selections, refine  # noqa: E402
+from nanobrag.simulate import compile_disabled  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def eager_forward_path():
+    if not compile_disabled():
+        pytest.fail("refinement tests need NANOBRAGG_DISABLE_COMPILE=1", pytrace=False)
+
+
+TRUE_CELL = (70.0, 80.0, 90.0, 75.0, 85.0, 95.0)
+# 1% on the lengths and 0.5 degree on the angles, in mixed directions.
+START_CELL = (70.7, 79.2, 90.9, 75.5, 84.5, 95.5)
+# 64x64 pixels of 0.25 mm at 100 mm: spots span a few pixels, so the image samples them well.
+MODEL = "-misset 10 20 30 -default_F 100 -lambda 1 -N 5 -distance 100 -detpixels 64 -pixel 0.25 -oversample 1".split()
+
+
+def cell_flags(cell) -> list[str]:
+    return ["-cell", *(f"{v:g}" for v in cell), *MODEL]
+
+
+def model_config(cell, **detector):
+    config = parse_flags(cell_flags(cell))[0]
+    for key, value in detector.items():
+        setattr(config.detector, key, value)
+    return config
+
+
+@pytest.fixture
+def target_file(tmp_path, monkeypatch):
+    """The float image of the true cell, written by the nanobrag command itself."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "target.bin"
+    status = cli.main([*cell_flags(TRUE_CELL), "-floatfile", str(path), "-intfile", str(tmp_path / "int.img"),
+                       "-nopgm", "-nonoise"])
+    assert status == 0
+    return path
+
+
+def test_refine_command_recovers_a_perturbed_cell(target_file, tmp_path, capsys):
+    out = tmp_path / "result.json"
+    status = cli.main(["refine", "--target", str(target_file), "--refine", ",".join(CELL_PARAMETERS),
+                       "--out", str(out), "--", *cell_flags(START_CELL)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.out == ""
+    assert "iteration" in captured.err  # progress on stderr
+
+    result = json.loads(out.read_text())
+    assert result["converged"] is True
+    assert result["initial"] == pytest.approx({**dict(zip(CELL_PARAMETERS, START_CELL)), "scale": result["initial"]["scale"]})
+    for name, true in zip(CELL_PARAMETERS[:3], TRUE_CELL[:3]):
+        assert abs(result["final"][name] - true) / true < 5e-4, (name, result["final"][name])
+    for name, true in zip(CELL_PARAMETERS[3:], TRUE_CELL[3:]):
+        assert abs(result["final"][name] - true) < 0.02, (name, result["final"][name])
+    assert result["final"]["scale"] == pytest.approx(1.0, rel=1e-4)  # the target is the model's own image
+    assert result["final_loss"] < 1e-8 < result["loss_history"][0]
+    assert result["iterations"] == sum(stage["iterations"] for stage in result["stages"]) == len(result["loss_history"]) - 2
+    assert result["flags"] == cell_flags(START_CELL) and result["target"] == str(target_file)
+
+
+def test_geometry_and_scale_are_recovered_together():
+    truth = model_config(TRUE_CELL, Xbeam_mm=8.0, Ybeam_mm=8.0)
+    target = simulate(truth).numpy() * 7.0
+    start = model_config(TRUE_CELL, Xbeam_mm=8.2, Ybeam_mm=7.9, distance_mm=101.0)
+    start.crystal.misset_deg = (10.3, 19.7, 30.2)
+    names = ["misset_x", "misset_y", "misset_z", "distance", "beam_x", "beam_y"]
+    result = refine(start, target, names)
+    expected = {"misset_x": 10.0, "misset_y": 20.0, "misset_z": 30.0, "distance": 100.0, "beam_x": 8.0, "beam_y": 8.0}
+    for name, value in expected.items():
+        assert result.final[name] == pytest.approx(value, abs=1e-3), name
+    assert result.final["scale"] == pytest.approx(7.0, rel=1e-4)
+
+
+def test_each_stage_only_lowers_the_loss():
+    target = simulate(model_config(TRUE_CELL)).numpy()
+    result = refine(model_config(START_CELL), target, ["cell_a", "cell_gamma"], max_iter=5)
+    position = 0
+    for stage in result.stages:
+        stage_history = result.loss_history[position : position + stage["iterations"] + 1]
+        assert all(later <= earlier for earlier, later in zip(stage_history, stage_history[1:]))
+        position += stage["iterations"] + 1
+    assert position == len(result.loss_history)
+    assert all(stage["iterations"] <= 5 for stage in result.stages)
+
+
+def test_a_coarse_stage_that_does_not_help_is_discarded():
+    # Starting at the truth, the GAUSS stand-in pulls the cell away from it; the real model would
+    # fit worse there, so the stage's result is thrown away and the truth is kept.
+    config = model_config(TRUE_CELL)
+    result = refine(config, simulate(config).numpy(), ["cell_a", "cell_b"])
+    gauss, model = result.stages
+    assert gauss["name"] == "gauss" and gauss["kept"] is False and gauss["iterations"] > 0
+    assert result.final["cell_a"] == pytest.approx(70.0, abs=1e-9)
+    assert result.final["cell_b"] == pytest.approx(80.0, abs=1e-9)
+
+
+def test_automatic_choices_are_frozen_at_the_start():
+    config = model_config(TRUE_CELL)
+    config.detector.oversample = None
+    config.crystal.xtalsize_mm = (0.00035, None, None)  # 350 nm along a: ceil(3500 / 70) = 50 cells
+    frozen = freeze_auto_selections(config)
+    assert frozen.detector.oversample >= 1 and frozen.crystal.xtalsize_mm == (None, None, None)
+    assert frozen.crystal.N == (50.0, 5.0, 5.0)
+    assert config.detector.oversample is None  # the caller's configuration is left alone
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(default_F=0.0), "blank"),
+        (dict(target=np.zeros((64, 64))), "all zero"),
+        (dict(target=np.ones((32, 64))), "does not match"),
+        (dict(parameters=["fluence"]), "cannot refine fluence"),
+        (dict(parameters=[]), "at least one"),
+        (dict(schedule=("model", "gauss")), "last stage"),
+        (dict(schedule=("coarse", "model")), "coarse"),
+        (dict(max_iter=0), "max_iter"),
+    ],
+)
+def test_bad_input(change, message):
+    config = model_config(START_CELL)
+    config.structure.default_F = change.pop("default_F", 100.0)
+    arguments = dict(target=np.ones((64, 64)), parameters=["cell_a"])
+    arguments.update(change)
+    with pytest.raises(InputError, match=message):
+        refine(config, arguments.pop("target"), arguments.pop("parameters"), **arguments)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--refine", "cell_a,cell_q"], "--refine: unknown parameter(s) cell_q"),
+        (["--refine", "cell_a", "--schedule", "model,gauss"], "--schedule"),
+        (["--refine", "cell_a", "--max-iter", "0"], "--max-iter"),
+        (["--refine", "cell_a", "--target", "missing.bin"], "--target: cannot read missing.bin"),
+        (["--refine", "cell_a", "--target", "small.bin"], "--target: small.bin: 256 pixels do not fill a 64x64 image"),
+    ],
+)
+def test_command_bad_input_exits_2_without_output(target_file, tmp_path, capsys, options, message):
+    np.zeros((16, 16), dtype="<f4").tofile(tmp_path / "small.bin")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = ["refine", "--target", str(target_file), "--out", "out.json", *options, "--", *cell_flags(START_CELL)]
+    status = cli.main(args)
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no result file, no temporary
