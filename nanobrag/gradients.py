@@ -76,15 +76,15 @@ def starting_values(config: SimulationConfig, names: Sequence[str]) -> dict[str,
         "fluence": lambda: float(resolved.fluence),
         "polarization": lambda: bm.polarization,
     }
-    for name, value in zip(CELL_PARAMETERS, _configured_cell(config)):
-        readers[name] = lambda value=value: value
+    for index, name in enumerate(CELL_PARAMETERS):
+        readers[name] = lambda index=index: _configured_cell(config)[index]
     return {name: float(readers[name]()) for name in names}
 
 
 def _configured_cell(config: SimulationConfig) -> tuple[float, ...]:
     """The -cell values as build_setup completes them (nanoBragg: b, c copy a; angles default to 90)."""
     if config.crystal.cell is None:
-        return (math.nan,) * 6  # a MOSFLM matrix: build_setup refuses cell parameters with a clear message
+        raise InputError("cell parameters: the crystal is given as a MOSFLM matrix (-mat), not as a -cell")
     a, b, c, alpha, beta, gamma = config.crystal.cell
     return (a, b if b > 0 else a, c if c > 0 else a) + tuple(x if x > 0 else 90.0 for x in (alpha, beta, gamma))
 
@@ -106,7 +106,7 @@ def probe_gradients(
     """Loss and its gradient with respect to each of ``parameters``, once per setting.
 
     A setting maps parameter names to values that replace the configuration's (``{"default_F": 0}``).
-    Returns a JSON-ready dictionary (layout in docs/development/testing_strategy.md §4.1); a gradient
+    Returns a JSON-ready dictionary (layout in docs/gradients.md); a gradient
     is ``None`` when the image does not depend on that parameter at all in this configuration.
     """
     parameters = check_parameter_names(parameters, "parameters")

@@ -177,6 +177,8 @@ def refine(
     target = torch.as_tensor(target, dtype=dtype, device=device)
     if tuple(target.shape) != detector_shape(config):
         raise InputError(f"target: shape {tuple(target.shape)} does not match the detector's {detector_shape(config)} (slow, fast)")
+    if not torch.isfinite(target).all():
+        raise InputError("target: the target image has non-finite pixels (NaN or infinity)")
     if not (target * target).sum() > 0:
         raise InputError("target: the target image is all zero")
     config = freeze_auto_selections(config)

@@ -293,6 +293,13 @@ class TestGradientProbe:
             probe_gradients(FIXTURE, **kwargs)
 
 
+    def test_cell_parameters_of_a_matrix_crystal_are_refused(self):
+        config = FIXTURE.model_copy(deep=True)
+        config.crystal.cell = None
+        config.crystal.mosflm_matrix = ((0.0143, 0.0, 0.0), (0.0, 0.0125, 0.0), (0.0, 0.0, 0.0111))
+        with pytest.raises(InputError, match="MOSFLM"):
+            probe_gradients(config, ["cell_a"], [{}])
+
     def test_report_file_is_strict_json(self, tmp_path):
         # A non-finite loss or gradient is the finding a probe exists for; it must not break the file.
         path = tmp_path / "report.json"

@@ -129,9 +129,11 @@ def test_automatic_choices_are_frozen_at_the_start():
     [
         (dict(default_F=0.0), "blank"),
         (dict(target=np.zeros((64, 64))), "all zero"),
+        (dict(target=np.full((64, 64), np.nan)), "non-finite"),
         (dict(target=np.ones((32, 64))), "does not match"),
         (dict(parameters=["fluence"]), "cannot refine fluence"),
         (dict(parameters=[]), "at least one"),
+        (dict(parameters=["cell_a", "cell_x"]), "cell_x"),
         (dict(schedule=("model", "gauss")), "last stage"),
         (dict(schedule=("coarse", "model")), "coarse"),
         (dict(max_iter=0), "max_iter"),
