@@ -71,10 +71,16 @@ def main() -> None:
     names = list(DTYPES) if args.dtype == "both" else [args.dtype]
     print(f"nanobrag {COMMAND}")
     print(f"gradients w.r.t. the six cell parameters, {torch.get_num_threads()} threads, best of {args.repeat}")
-    print(f"{'dtype':8} {'forward s':>10} {'fwd+bwd s':>10} {'ratio':>6} {'CPU fwd s':>10} {'CPU f+b s':>10} {'CPU ratio':>9}")
+    print(
+        f"{'dtype':8} {'forward s':>10} {'fwd+bwd s':>10} {'ratio':>6}"
+        f" {'CPU fwd s':>10} {'CPU f+b s':>10} {'CPU ratio':>9}"
+    )
     for name in names:
         (wall_f, cpu_f), (wall_b, cpu_b) = measure(DTYPES[name], args.repeat)
-        print(f"{name:8} {wall_f:10.3f} {wall_b:10.3f} {wall_b / wall_f:5.2f}x {cpu_f:10.3f} {cpu_b:10.3f} {cpu_b / cpu_f:8.2f}x")
+        print(
+            f"{name:8} {wall_f:10.3f} {wall_b:10.3f} {wall_b / wall_f:5.2f}x"
+            f" {cpu_f:10.3f} {cpu_b:10.3f} {cpu_b / cpu_f:8.2f}x"
+        )
         if args.profile:
             profile(DTYPES[name])
 

@@ -87,8 +87,12 @@ def _stderr(line: str) -> None:
 
 def probe_gradients_command(
     flags: Optional[list[str]] = typer.Argument(None, metavar="NANOBRAGG_FLAGS", help=_FLAGS_HELP, show_default=False),
-    default_F: list[float] = typer.Option([0.0, 100.0], "--default-F", help="default_F of each setting probed (--default-F 0 100)"),
-    param: list[str] = typer.Option(list(CELL_PARAMETERS), "--param", help="parameters to differentiate (--param cell_a cell_b)"),
+    default_F: list[float] = typer.Option(
+        [0.0, 100.0], "--default-F", help="default_F of each setting probed (--default-F 0 100)"
+    ),
+    param: list[str] = typer.Option(
+        list(CELL_PARAMETERS), "--param", help="parameters to differentiate (--param cell_a cell_b)"
+    ),
     loss: str = typer.Option("sum", "--loss", help=f"scalar loss of the image: {' or '.join(LOSSES)}"),
     out: Path = typer.Option(..., "--out", help="JSON file to write"),
 ) -> None:
@@ -104,7 +108,10 @@ def probe_gradients_command(
     else:
         config, dtype, device = triclinic_fixture(), torch.float64, "cpu"
     settings = [{"default_F": value} for value in default_F]
-    _stderr(f"probe-gradients: {len(names)} parameter(s), {len(settings)} setting(s), loss {loss}, {str(dtype).removeprefix('torch.')}")
+    _stderr(
+        f"probe-gradients: {len(names)} parameter(s), {len(settings)} setting(s), loss {loss},"
+        f" {str(dtype).removeprefix('torch.')}"
+    )
     document = probe_gradients(config, names, settings, loss, dtype=dtype, device=device)
     document["model"] = {"flags": flags} if flags else {"fixture": "nanobrag.fixtures.triclinic_fixture"}
     for result in document["results"]:
@@ -128,9 +135,13 @@ def refine_command(
         raise InputError(f"--max-iter: must be at least 1, got {max_iter}")
     config, dtype, device = _simulation_from_flags(flags)
     image = _read_target(target, detector_shape(config))
-    result = refine(config, image, names, max_iter=max_iter, schedule=stages, dtype=dtype, device=device, progress=_stderr)
+    result = refine(
+        config, image, names, max_iter=max_iter, schedule=stages, dtype=dtype, device=device, progress=_stderr
+    )
     document = result.as_json()
-    document.update(target=str(target), flags=flags, dtype=str(dtype).removeprefix("torch."), config=config.model_dump(mode="json"))
+    document.update(
+        target=str(target), flags=flags, dtype=str(dtype).removeprefix("torch."), config=config.model_dump(mode="json")
+    )
     write_json(out, document)
     _stderr(f"wrote {out}")
 

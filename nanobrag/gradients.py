@@ -121,7 +121,11 @@ def probe_gradients(
     for setting in settings:
         values = {**base_values, **{name: float(v) for name, v in setting.items() if name in parameters}}
         leaves = leaf_tensors(values, dtype, device)
-        fixed = {name: torch.tensor(float(v), dtype=dtype, device=device) for name, v in setting.items() if name not in leaves}
+        fixed = {
+            name: torch.tensor(float(v), dtype=dtype, device=device)
+            for name, v in setting.items()
+            if name not in leaves
+        }
         image = simulate(config, params={**fixed, **leaves}, dtype=dtype, device=device)
         value = LOSSES[loss](image)
         grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)

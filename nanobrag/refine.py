@@ -33,8 +33,8 @@ from typing import Any, Optional
 import torch
 
 from .config import CrystalShape, SimulationConfig
-from .errors import InputError
 from .detector import resolve_pixel_grid
+from .errors import InputError
 from .gradients import CELL_PARAMETERS, check_parameter_names, starting_values
 from .setup import PARAMETERS, build_setup
 from .simulate import simulate
@@ -176,7 +176,9 @@ def refine(
         raise InputError(f"max_iter: must be at least 1, got {max_iter}")
     target = torch.as_tensor(target, dtype=dtype, device=device)
     if tuple(target.shape) != detector_shape(config):
-        raise InputError(f"target: shape {tuple(target.shape)} does not match the detector's {detector_shape(config)} (slow, fast)")
+        raise InputError(
+            f"target: shape {tuple(target.shape)} does not match the detector's {detector_shape(config)} (slow, fast)"
+        )
     if not torch.isfinite(target).all():
         raise InputError("target: the target image has non-finite pixels (NaN or infinity)")
     if not (target * target).sum() > 0:
@@ -189,7 +191,8 @@ def refine(
         model_loss, scale = objective(config)
     if not scale > 0:
         raise InputError(
-            "the starting model image is blank or anticorrelated with the target (no structure factors? give -default_F or -hkl)"
+            "the starting model image is blank or anticorrelated with the target"
+            " (no structure factors? give -default_F or -hkl)"
         )
     initial = objective.values(objective.offsets, scale)
     history: list[float] = []
@@ -202,7 +205,12 @@ def refine(
         stage_start = objective.offsets.detach().clone()
         stage_history, converged = _run_stage(objective, stage, stage_config, max_iter, tolerance, say)
         history += stage_history
-        summary = {"name": stage, "iterations": len(stage_history) - 1, "converged": converged, "loss": stage_history[-1]}
+        summary = {
+            "name": stage,
+            "iterations": len(stage_history) - 1,
+            "converged": converged,
+            "loss": stage_history[-1],
+        }
         if number < len(stages):
             # A coarse stage only steers: keep its result only if the real model fits better there.
             with torch.no_grad():
@@ -232,7 +240,12 @@ def refine(
 
 
 def _run_stage(
-    objective: _Objective, name: str, config: SimulationConfig, max_iter: int, tolerance: float, say: Callable[[str], None]
+    objective: _Objective,
+    name: str,
+    config: SimulationConfig,
+    max_iter: int,
+    tolerance: float,
+    say: Callable[[str], None],
 ) -> tuple[list[float], bool]:
     """L-BFGS iterations on the model ``config``; leaves the objective's offsets at the best point evaluated.
 
@@ -241,8 +254,14 @@ def _run_stage(
     """
     # One iteration per step() call; max_eval must then be given, or the line search gets no evaluations.
     optimiser = torch.optim.LBFGS(
-        [objective.offsets], lr=1.0, max_iter=1, max_eval=1 + _LINE_SEARCH_EVALUATIONS,
-        line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0, history_size=20,
+        [objective.offsets],
+        lr=1.0,
+        max_iter=1,
+        max_eval=1 + _LINE_SEARCH_EVALUATIONS,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+        history_size=20,
     )
     with torch.no_grad():
         loss, scale = objective(config)
@@ -263,7 +282,10 @@ def _run_stage(
         converged = history[-1] - best["loss"] <= tolerance * history[-1]
         history.append(best["loss"])
         values = objective.values(best["offsets"], best["scale"])
-        say(f"{name} iteration {len(history) - 1}: loss {best['loss']:.6e}  " + "  ".join(f"{n}={v:.7g}" for n, v in values.items()))
+        say(
+            f"{name} iteration {len(history) - 1}: loss {best['loss']:.6e}  "
+            + "  ".join(f"{n}={v:.7g}" for n, v in values.items())
+        )
     with torch.no_grad():
         objective.offsets.copy_(best["offsets"])
     return history, converged

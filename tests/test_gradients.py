@@ -18,6 +18,7 @@ os.environ.setdefault("NANOBRAGG_DISABLE_COMPILE", "1")  # before nanobrag is im
 
 import json  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
@@ -29,6 +30,7 @@ from nanobrag.config import CrystalShape  # noqa: E402
 from nanobrag.errors import InputError  # noqa: E402
 from nanobrag.fixtures import triclinic_fixture  # noqa: E402
 from nanobrag.gradients import CELL_PARAMETERS, leaf_tensors, probe_gradients, starting_values, write_json  # noqa: E402
+from nanobrag.io.hkl import HKLTable, write_dump  # noqa: E402
 from nanobrag.physics import lattice_factor  # noqa: E402
 from nanobrag.simulate import compile_disabled  # noqa: E402
 
@@ -188,47 +190,35 @@ class TestBeamAndCrystalGradcheck:
 
 
 # ---------------------------------------------------------------------------------------------
-# Tier 2: property-based checks over random triclinic cells and orientations
-
-_lengths = st.floats(min_value=40.0, max_value=120.0)
-# Angles within 70-110 degrees always make a valid cell (each angle below the sum of the others).
-_angles = st.floats(min_value=70.0, max_value=110.0)
-_orientation = st.floats(min_value=-180.0, max_value=180.0)
-_direction = st.lists(st.floats(min_value=-1.0, max_value=1.0), min_size=9, max_size=9).filter(
-    lambda v: sum(x * x for x in v) > 0.1
-)
-_NAMES = list(CELL_PARAMETERS) + ["misset_x", "misset_y", "misset_z"]
+# Tier 2: through a structure-factor table
 
 
-def _random_crystal_loss():
-    return loss_of(FIXTURE, _NAMES)
+@pytest.fixture(scope="module")
+def table_config(tmp_path_factory) -> SimulationConfig:
+    """The fixture with random F from a table (an Fdump.bin cache) covering every index it reaches.
+
+    The fixture reaches |h|, |k|, |l| of about 20; the table spans -24..24 so the tricubic stencil
+    never leaves it (leaving it would switch interpolation off mid-image, as in nanoBragg).
+    """
+    path = tmp_path_factory.mktemp("table") / "Fdump.bin"
+    F = np.random.default_rng(7).uniform(50.0, 150.0, (49, 49, 49))
+    write_dump(path, HKLTable(-24, 24, -24, 24, -24, 24, F, default_F=0.0, count=F.size))
+    config = FIXTURE.model_copy(deep=True)
+    config.structure = StructureConfig(dump_path=path)
+    return config
 
 
-class TestGradientProperties:
-    """For any triclinic cell and orientation: finite gradients that match central differences."""
+class TestStructureFactorTableGradients:
+    @pytest.mark.parametrize("interpolate", [False, True], ids=["nearest", "tricubic"])
+    def test_cell_gradcheck(self, table_config, interpolate):
+        config = table_config.model_copy(deep=True)
+        config.structure.interpolate = interpolate
+        assert check(config, list(CELL_PARAMETERS))
 
-    @settings(max_examples=20, deadline=None, derandomize=True)
-    @given(a=_lengths, b=_lengths, c=_lengths, alpha=_angles, beta=_angles, gamma=_angles,
-           rx=_orientation, ry=_orientation, rz=_orientation, direction=_direction)
-    def test_directional_derivative_matches_central_difference(self, a, b, c, alpha, beta, gamma, rx, ry, rz, direction):
-        loss = _random_crystal_loss()
-        point = torch.tensor([a, b, c, alpha, beta, gamma, rx, ry, rz], dtype=torch.float64)
-        v = torch.tensor(direction, dtype=torch.float64)
-        x = point.clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(loss(*x.unbind()), x)
-        assert torch.isfinite(grad).all()
-        numeric = central_difference(lambda p: loss(*p.unbind()), point, v, step=1e-5)
-        analytic = float(grad @ v)
-        assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-7 * float(grad.norm() * v.norm()) + 1e-12)
-
-    @settings(max_examples=10, deadline=None, derandomize=True)
-    @given(a=_lengths, b=_lengths, c=_lengths, alpha=_angles, beta=_angles, gamma=_angles)
-    def test_cell_gradients_are_finite_and_reach_every_parameter(self, a, b, c, alpha, beta, gamma):
-        cell = leaf_tensors(dict(zip(CELL_PARAMETERS, (a, b, c, alpha, beta, gamma))), torch.float64)
-        image = simulate(FIXTURE, params=cell)
-        grads = torch.autograd.grad(weighted_loss(image), list(cell.values()))
-        assert all(torch.isfinite(g) for g in grads)
-        assert all(g != 0 for g in grads)
+    def test_tricubic_interpolation_is_in_use(self, table_config):
+        nearest, tricubic = (table_config.model_copy(deep=True) for _ in range(2))
+        nearest.structure.interpolate, tricubic.structure.interpolate = False, True
+        assert not torch.allclose(simulate(nearest), simulate(tricubic), rtol=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,7 +282,6 @@ class TestGradientProbe:
         with pytest.raises(InputError, match=fragment):
             probe_gradients(FIXTURE, **kwargs)
 
-
     def test_cell_parameters_of_a_matrix_crystal_are_refused(self):
         config = FIXTURE.model_copy(deep=True)
         config.crystal.cell = None
@@ -328,11 +317,51 @@ class TestProbeCommand:
         out = tmp_path / "g.json"
         # The flags must describe a runnable model (nanoBragg refuses default_F 0 without -hkl);
         # --default-F then replaces its structure factor.
-        flags = ["-cell", "70", "80", "90", "75", "85", "95", "-misset", "10", "20", "30", "-N", "5", "-lambda", "1",
-                 "-distance", "100", "-detpixels", "16", "-pixel", "2", "-oversample", "2", "-default_F", "1",
-                 "-dtype", "float32"]
-        status = cli.main(["probe-gradients", "--default-F", "100", "--param", "cell_a", "distance", "--loss", "mean",
-                           "--out", str(out), "--", *flags])
+        flags = [
+            "-cell",
+            "70",
+            "80",
+            "90",
+            "75",
+            "85",
+            "95",
+            "-misset",
+            "10",
+            "20",
+            "30",
+            "-N",
+            "5",
+            "-lambda",
+            "1",
+            "-distance",
+            "100",
+            "-detpixels",
+            "16",
+            "-pixel",
+            "2",
+            "-oversample",
+            "2",
+            "-default_F",
+            "1",
+            "-dtype",
+            "float32",
+        ]
+        status = cli.main(
+            [
+                "probe-gradients",
+                "--default-F",
+                "100",
+                "--param",
+                "cell_a",
+                "distance",
+                "--loss",
+                "mean",
+                "--out",
+                str(out),
+                "--",
+                *flags,
+            ]
+        )
         assert status == 0
         report = json.loads(out.read_text())
         assert report["parameters"] == ["cell_a", "distance"] and report["dtype"] == "float32"
@@ -405,6 +434,62 @@ class TestAdvancedGradients:
 
 
 # ---------------------------------------------------------------------------------------------
+# Tier 2: property-based checks over random triclinic cells and orientations
+
+_lengths = st.floats(min_value=40.0, max_value=120.0)
+# Angles within 70-110 degrees always make a valid cell (each angle below the sum of the others).
+_angles = st.floats(min_value=70.0, max_value=110.0)
+_orientation = st.floats(min_value=-180.0, max_value=180.0)
+_direction = st.lists(st.floats(min_value=-1.0, max_value=1.0), min_size=9, max_size=9).filter(
+    lambda v: sum(x * x for x in v) > 0.1
+)
+_NAMES = list(CELL_PARAMETERS) + ["misset_x", "misset_y", "misset_z"]
+
+
+def _random_crystal_loss():
+    return loss_of(FIXTURE, _NAMES)
+
+
+class TestGradientProperties:
+    """For any triclinic cell and orientation: finite gradients that match central differences."""
+
+    @settings(max_examples=20, deadline=None, derandomize=True)
+    @given(
+        a=_lengths,
+        b=_lengths,
+        c=_lengths,
+        alpha=_angles,
+        beta=_angles,
+        gamma=_angles,
+        rx=_orientation,
+        ry=_orientation,
+        rz=_orientation,
+        direction=_direction,
+    )
+    def test_directional_derivative_matches_central_difference(
+        self, a, b, c, alpha, beta, gamma, rx, ry, rz, direction
+    ):
+        loss = _random_crystal_loss()
+        point = torch.tensor([a, b, c, alpha, beta, gamma, rx, ry, rz], dtype=torch.float64)
+        v = torch.tensor(direction, dtype=torch.float64)
+        x = point.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(loss(*x.unbind()), x)
+        assert torch.isfinite(grad).all()
+        numeric = central_difference(lambda p: loss(*p.unbind()), point, v, step=1e-5)
+        analytic = float(grad @ v)
+        assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-7 * float(grad.norm() * v.norm()) + 1e-12)
+
+    @settings(max_examples=10, deadline=None, derandomize=True)
+    @given(a=_lengths, b=_lengths, c=_lengths, alpha=_angles, beta=_angles, gamma=_angles)
+    def test_cell_gradients_are_finite_and_reach_every_parameter(self, a, b, c, alpha, beta, gamma):
+        cell = leaf_tensors(dict(zip(CELL_PARAMETERS, (a, b, c, alpha, beta, gamma))), torch.float64)
+        image = simulate(FIXTURE, params=cell)
+        grads = torch.autograd.grad(weighted_loss(image), list(cell.values()))
+        assert all(torch.isfinite(g) for g in grads)
+        assert all(g != 0 for g in grads)
+
+
+# ---------------------------------------------------------------------------------------------
 # Tier 3: physical behaviour
 
 # A cubic 30 A cell in nanoBragg's default orientation (a* along the beam, x) at 6 A: reflections
@@ -421,8 +506,9 @@ def bragg_config(N=(10.0, 10.0, 10.0), default_F=100.0) -> SimulationConfig:
     return SimulationConfig(
         crystal=CrystalConfig(cell=(30.0, 30.0, 30.0, 90.0, 90.0, 90.0), N=N),
         structure=StructureConfig(default_F=default_F),
-        detector=DetectorConfig(distance_mm=40.0, fpixels=81, spixels=81, pixel_mm=1.0, oversample=1,
-                                Xbeam_mm=40.0, Ybeam_mm=40.0),
+        detector=DetectorConfig(
+            distance_mm=40.0, fpixels=81, spixels=81, pixel_mm=1.0, oversample=1, Xbeam_mm=40.0, Ybeam_mm=40.0
+        ),
         beam=BeamConfig(wavelength_A=6.0),
     )
 

@@ -50,16 +50,28 @@ def target_file(tmp_path, monkeypatch):
     """The float image of the true cell, written by the nanobrag command itself."""
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "target.bin"
-    status = cli.main([*cell_flags(TRUE_CELL), "-floatfile", str(path), "-intfile", str(tmp_path / "int.img"),
-                       "-nopgm", "-nonoise"])
+    status = cli.main(
+        [*cell_flags(TRUE_CELL), "-floatfile", str(path), "-intfile", str(tmp_path / "int.img"), "-nopgm", "-nonoise"]
+    )
     assert status == 0
     return path
 
 
 def test_refine_command_recovers_a_perturbed_cell(target_file, tmp_path, capsys):
     out = tmp_path / "result.json"
-    status = cli.main(["refine", "--target", str(target_file), "--refine", ",".join(CELL_PARAMETERS),
-                       "--out", str(out), "--", *cell_flags(START_CELL)])
+    status = cli.main(
+        [
+            "refine",
+            "--target",
+            str(target_file),
+            "--refine",
+            ",".join(CELL_PARAMETERS),
+            "--out",
+            str(out),
+            "--",
+            *cell_flags(START_CELL),
+        ]
+    )
     captured = capsys.readouterr()
     assert status == 0, captured.err
     assert captured.out == ""
@@ -67,14 +79,20 @@ def test_refine_command_recovers_a_perturbed_cell(target_file, tmp_path, capsys)
 
     result = json.loads(out.read_text())
     assert result["converged"] is True
-    assert result["initial"] == pytest.approx({**dict(zip(CELL_PARAMETERS, START_CELL)), "scale": result["initial"]["scale"]})
+    assert result["initial"] == pytest.approx(
+        {**dict(zip(CELL_PARAMETERS, START_CELL)), "scale": result["initial"]["scale"]}
+    )
     for name, true in zip(CELL_PARAMETERS[:3], TRUE_CELL[:3]):
         assert abs(result["final"][name] - true) / true < 5e-4, (name, result["final"][name])
     for name, true in zip(CELL_PARAMETERS[3:], TRUE_CELL[3:]):
         assert abs(result["final"][name] - true) < 0.02, (name, result["final"][name])
     assert result["final"]["scale"] == pytest.approx(1.0, rel=1e-4)  # the target is the model's own image
     assert result["final_loss"] < 1e-8 < result["loss_history"][0]
-    assert result["iterations"] == sum(stage["iterations"] for stage in result["stages"]) == len(result["loss_history"]) - 2
+    assert (
+        result["iterations"]
+        == sum(stage["iterations"] for stage in result["stages"])
+        == len(result["loss_history"]) - 2
+    )
     assert result["flags"] == cell_flags(START_CELL) and result["target"] == str(target_file)
 
 
