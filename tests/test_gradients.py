@@ -436,41 +436,23 @@ class TestAdvancedGradients:
 # ---------------------------------------------------------------------------------------------
 # Tier 2: property-based checks over random triclinic cells and orientations
 
-_lengths = st.floats(min_value=40.0, max_value=120.0)
+_length = st.floats(min_value=40.0, max_value=120.0)
 # Angles within 70-110 degrees always make a valid cell (each angle below the sum of the others).
-_angles = st.floats(min_value=70.0, max_value=110.0)
-_orientation = st.floats(min_value=-180.0, max_value=180.0)
-_direction = st.lists(st.floats(min_value=-1.0, max_value=1.0), min_size=9, max_size=9).filter(
-    lambda v: sum(x * x for x in v) > 0.1
-)
-_NAMES = list(CELL_PARAMETERS) + ["misset_x", "misset_y", "misset_z"]
-
-
-def _random_crystal_loss():
-    return loss_of(FIXTURE, _NAMES)
+_angle = st.floats(min_value=70.0, max_value=110.0)
+triclinic_cells = st.tuples(_length, _length, _length, _angle, _angle, _angle)
+orientations = st.tuples(*[st.floats(min_value=-180.0, max_value=180.0)] * 3)  # misset x, y, z (deg)
+directions = st.tuples(*[st.floats(min_value=-1.0, max_value=1.0)] * 9).filter(lambda v: sum(x * x for x in v) > 0.1)
+_CELL_AND_MISSET = list(CELL_PARAMETERS) + ["misset_x", "misset_y", "misset_z"]
 
 
 class TestGradientProperties:
     """For any triclinic cell and orientation: finite gradients that match central differences."""
 
     @settings(max_examples=20, deadline=None, derandomize=True)
-    @given(
-        a=_lengths,
-        b=_lengths,
-        c=_lengths,
-        alpha=_angles,
-        beta=_angles,
-        gamma=_angles,
-        rx=_orientation,
-        ry=_orientation,
-        rz=_orientation,
-        direction=_direction,
-    )
-    def test_directional_derivative_matches_central_difference(
-        self, a, b, c, alpha, beta, gamma, rx, ry, rz, direction
-    ):
-        loss = _random_crystal_loss()
-        point = torch.tensor([a, b, c, alpha, beta, gamma, rx, ry, rz], dtype=torch.float64)
+    @given(cell=triclinic_cells, misset=orientations, direction=directions)
+    def test_directional_derivative_matches_central_difference(self, cell, misset, direction):
+        loss = loss_of(FIXTURE, _CELL_AND_MISSET)
+        point = torch.tensor(cell + misset, dtype=torch.float64)
         v = torch.tensor(direction, dtype=torch.float64)
         x = point.clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(loss(*x.unbind()), x)
@@ -480,11 +462,11 @@ class TestGradientProperties:
         assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-7 * float(grad.norm() * v.norm()) + 1e-12)
 
     @settings(max_examples=10, deadline=None, derandomize=True)
-    @given(a=_lengths, b=_lengths, c=_lengths, alpha=_angles, beta=_angles, gamma=_angles)
-    def test_cell_gradients_are_finite_and_reach_every_parameter(self, a, b, c, alpha, beta, gamma):
-        cell = leaf_tensors(dict(zip(CELL_PARAMETERS, (a, b, c, alpha, beta, gamma))), torch.float64)
-        image = simulate(FIXTURE, params=cell)
-        grads = torch.autograd.grad(weighted_loss(image), list(cell.values()))
+    @given(cell=triclinic_cells)
+    def test_cell_gradients_are_finite_and_reach_every_parameter(self, cell):
+        cell_leaves = leaf_tensors(dict(zip(CELL_PARAMETERS, cell)), torch.float64)
+        image = simulate(FIXTURE, params=cell_leaves)
+        grads = torch.autograd.grad(weighted_loss(image), list(cell_leaves.values()))
         assert all(torch.isfinite(g) for g in grads)
         assert all(g != 0 for g in grads)
 
