@@ -378,6 +378,7 @@ class TestProbeCommand:
             (["--param", "cell_q"], "--param: unknown parameter(s) cell_q"),
             (["--loss", "max"], "--loss"),
             (["--", "-cell", "70", "-bogus"], "-bogus"),
+            (["--", "-cell", "70", "-default_F", "1", "-compile"], "-compile: gradient commands run the eager path"),
         ],
     )
     def test_bad_input_exits_2_without_output(self, tmp_path, capsys, args, fragment):
