@@ -83,8 +83,10 @@ def structure_problems(plan: Plan) -> list[tuple[Loc, str]]:
             for k, dep in enumerate(task.depends_on):
                 if dep not in task_ids:
                     problems.append(
-                        (("phases", i, "tasks", j, "depends_on", k),
-                         f"task {task.id} depends on unknown task '{dep}'")
+                        (
+                            ("phases", i, "tasks", j, "depends_on", k),
+                            f"task {task.id} depends on unknown task '{dep}'",
+                        )
                     )
     problems.extend(_cycles(plan))
     return problems
@@ -106,7 +108,7 @@ def _cycles(plan: Plan) -> list[tuple[Loc, str]]:
         path.append(node)
         for nxt in edges.get(node, []):
             if state.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt]
+                cycle = path[path.index(nxt) :] + [nxt]
                 if frozenset(cycle) not in seen_cycles:
                     seen_cycles.add(frozenset(cycle))
                     found.append((locations[cycle[0]], "dependency cycle: " + " -> ".join(cycle)))

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from planctl.errors import PlanctlError
 from planctl.refs import Reference, find_sections
-from planctl.schema import INITIATIVE_PATTERN, Dependency, Phase, Plan, Task, TaskState
+from planctl.schema import INITIATIVE_PATTERN, Dependency, Plan, TaskState
 from planctl.views import GENERATED_MARKER
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
@@ -227,7 +227,9 @@ class _Importer:
     def _result(self, text: str) -> ImportResult:
         initiative_id = self.initiative_id or self.heading_id
         if initiative_id is None:
-            initiative_id = re.sub(r"[^A-Z0-9]+", "-", self.source.rsplit("/", 1)[-1].upper().removesuffix(".MD")).strip("-")
+            initiative_id = re.sub(
+                r"[^A-Z0-9]+", "-", self.source.rsplit("/", 1)[-1].upper().removesuffix(".MD")
+            ).strip("-")
             self.warnings.append(f"{self.source}: no initiative id found; using {initiative_id}")
         if not self.phases:
             raise PlanctlError(f"{self.source}: no '### Phase X — Title' sections found; is this a plan?")
@@ -248,7 +250,9 @@ class _Importer:
             where = ".".join(str(p) for p in first["loc"])
             raise PlanctlError(f"{self.source}: cannot import: {where}: {first['msg']}") from None
         if plan.prior_attempts:
-            self.inferred.append(f"prior_attempts: {plan.prior_attempts} (highest attempt number in the text)")
+            self.inferred.append(
+                f"prior_attempts: {plan.prior_attempts} (highest attempt number in the text)"
+            )
         return ImportResult(plan, self.warnings, self.inferred)
 
     def _artifacts_root(self) -> str | None:
@@ -271,7 +275,9 @@ class _Importer:
         for span in _CODE.findall(text):
             for name, value in _GUARD.findall(span):
                 if env.setdefault(name, value) != value:
-                    self.warnings.append(f"{self.source}: {name} appears as {env[name]} and {value}; kept {env[name]}")
+                    self.warnings.append(
+                        f"{self.source}: {name} appears as {env[name]} and {value}; kept {env[name]}"
+                    )
         if env:
             listed = " ".join(f"{k}={v}" for k, v in env.items())
             self.inferred.append(f"guard_env: {listed} (from commands in the text)")

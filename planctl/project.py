@@ -1,11 +1,11 @@
 """Where a planctl project keeps things, relative to its root (the folder that holds plans/).
 
-    plans/<name>.yaml        the plans (source of truth, hand-edited or imported)
-    attempts/<name>.yaml     attempt and state-transition records per plan (source of truth)
-    reports/...              evidence bundles, under each plan's artifacts root
-    ledgers/*.md             generated ledgers
-    docs/plans/<name>.md     generated markdown view of each plan
-    templates/*.j2           the project's templates; they override planctl's defaults
+plans/<name>.yaml        the plans (source of truth, hand-edited or imported)
+attempts/<name>.yaml     attempt and state-transition records per plan (source of truth)
+reports/...              evidence bundles, under each plan's artifacts root
+ledgers/*.md             generated ledgers
+docs/plans/<name>.md     generated markdown view of each plan
+templates/*.j2           the project's templates; they override planctl's defaults
 """
 
 from __future__ import annotations

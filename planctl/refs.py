@@ -67,9 +67,7 @@ class Reference:
             head, lines = match["path"], (start, end)
         sections, leftover = find_sections(rest)
         if re.sub(r"[\s,]|\band\b", "", leftover):
-            raise ValueError(
-                f"cannot read reference '{text}': expected 'path[:start-end] [§section, ...]'"
-            )
+            raise ValueError(f"cannot read reference '{text}': expected 'path[:start-end] [§section, ...]'")
         return cls(head, lines, tuple(sections))
 
     def __str__(self) -> str:
@@ -78,9 +76,7 @@ class Reference:
             start, end = self.lines
             text += f":{start}" if start == end else f":{start}-{end}"
         if self.sections:
-            text += " " + ", ".join(
-                f"§{s}" if _is_numeric(s) else f'§"{s}"' for s in self.sections
-            )
+            text += " " + ", ".join(f"§{s}" if _is_numeric(s) else f'§"{s}"' for s in self.sections)
         return text
 
 
@@ -96,7 +92,9 @@ def check_reference(root: Path, ref: Reference) -> list[str]:
     lines = _read_lines(target)
     problems = []
     if ref.lines and ref.lines[1] > len(lines):
-        problems.append(f"{ref.path} has {len(lines)} lines; range {ref.lines[0]}-{ref.lines[1]} is past its end")
+        problems.append(
+            f"{ref.path} has {len(lines)} lines; range {ref.lines[0]}-{ref.lines[1]} is past its end"
+        )
     headings = [m[1] for m in map(_HEADING.match, lines) if m]
     for section in ref.sections:
         range_match = _RANGE.match(section)

@@ -208,7 +208,9 @@ class Plan(StrictModel):
     guard_env: EnvMap = Field(default_factory=dict, description="environment for every run")
     reproduction: str | None = Field(None, description="the command that shows the problem")
     cluster: str | None = Field(None, description="failure cluster, e.g. C19")
-    prior_attempts: int = Field(0, ge=0, description="attempts made before planctl; numbering continues after")
+    prior_attempts: int = Field(
+        0, ge=0, description="attempts made before planctl; numbering continues after"
+    )
     context: Context = Field(default_factory=Context)
     phases: list[Phase]
     exit_criteria_summary: list[str] = Field(default_factory=list)

@@ -59,7 +59,11 @@ def inspect_plan(project: Project, path: Path) -> tuple[PlanFile | None, list[Di
         plan = Plan.model_validate(doc)
     except ValidationError as err:
         return None, [
-            Diagnostic(display, *position(doc, e["loc"], at_key=e["type"] == "extra_forbidden"), _describe_error(doc, e))
+            Diagnostic(
+                display,
+                *position(doc, e["loc"], at_key=e["type"] == "extra_forbidden"),
+                _describe_error(doc, e),
+            )
             for e in err.errors()
         ]
     problems = [Diagnostic(display, *position(doc, loc), msg) for loc, msg in structure_problems(plan)]
@@ -89,7 +93,11 @@ def find_plan(project: Project, name: str) -> PlanFile:
 def select_plan(project: Project, plan_files: list[PlanFile], name: str) -> PlanFile:
     """The plan named ``name`` (file name or initiative id) among already loaded plans."""
     for plan_file in plan_files:
-        if name.lower() in (plan_file.name.lower(), plan_file.path.name.lower(), plan_file.plan.initiative.id.lower()):
+        if name.lower() in (
+            plan_file.name.lower(),
+            plan_file.path.name.lower(),
+            plan_file.plan.initiative.id.lower(),
+        ):
             return plan_file
     known = ", ".join(p.name for p in plan_files) or "none"
     raise PlanctlError(f"unknown plan '{name}' (plans in {project.display(project.plans_dir)}: {known})")
@@ -103,10 +111,10 @@ def new_plan_text(plan: Plan, header: str) -> str:
     """YAML for a plan written from scratch (by import): defaults left out, each task's state
     spelled out, long prose folded, ``header`` as the opening comment."""
     data = plan.model_dump(mode="json", exclude_defaults=True)
-    for phase_data, phase in zip(data["phases"], plan.phases):
+    for phase_data, phase in zip(data["phases"], plan.phases, strict=True):
         phase_data["tasks"] = [
             {"id": task.id, "description": task.description, "state": task.state.value} | task_data
-            for task_data, task in zip(phase_data.get("tasks", []), phase.tasks)
+            for task_data, task in zip(phase_data.get("tasks", []), phase.tasks, strict=True)
         ]
     doc = _styled(data)
     doc.yaml_set_start_comment(header)
@@ -126,11 +134,13 @@ def _styled(value: Any) -> Any:
 def set_task_state(plan_file: PlanFile, task_id: str, state: TaskState, reason: str | None) -> None:
     """Change a task's state (and skip reason) in the document, keeping everything else as is."""
     plan_file.task(task_id)
-    node = next(
-        t for phase in plan_file.doc["phases"] for t in phase.get("tasks", []) if t["id"] == task_id
-    )
+    node = next(t for phase in plan_file.doc["phases"] for t in phase.get("tasks", []) if t["id"] == task_id)
     old = node.get("state")
-    quoted = type(old) if isinstance(old, (SingleQuotedScalarString, DoubleQuotedScalarString)) else SingleQuotedScalarString
+    quoted = (
+        type(old)
+        if isinstance(old, (SingleQuotedScalarString, DoubleQuotedScalarString))
+        else SingleQuotedScalarString
+    )
     _put_after(node, "state", quoted(state.value), after="description")
     if state is TaskState.SKIPPED:
         _put_after(node, "reason", reason, after="state")

@@ -37,7 +37,12 @@ def _reference_problems(project: Project, plan_file: PlanFile) -> list[Diagnosti
         severity = "warning" if dep.kind == "evidence" else "error"
         for problem in check_reference(project.root, dep.ref):
             found.append(
-                _at(plan_file, ("context", "dependencies", i, "ref"), f"{dep.kind} dependency '{dep.ref}': {problem}", severity)
+                _at(
+                    plan_file,
+                    ("context", "dependencies", i, "ref"),
+                    f"{dep.kind} dependency '{dep.ref}': {problem}",
+                    severity,
+                )
             )
     return found
 
@@ -51,7 +56,9 @@ def _template_problems(project: Project, plan_file: PlanFile) -> list[Diagnostic
             for k, artifact in enumerate(task.run.render if task.run else []):
                 if artifact.template not in available:
                     loc = ("phases", i, "tasks", j, "run", "render", k, "template")
-                    found.append(_at(plan_file, loc, f"task {task.id}: template '{artifact.template}' not found"))
+                    found.append(
+                        _at(plan_file, loc, f"task {task.id}: template '{artifact.template}' not found")
+                    )
     return found
 
 
@@ -62,7 +69,11 @@ def _duplicate_initiatives(plan_files: list[PlanFile]) -> list[Diagnostic]:
         initiative = plan_file.plan.initiative.id
         if initiative in first_seen:
             found.append(
-                _at(plan_file, ("initiative", "id"), f"initiative {initiative} is also defined in {first_seen[initiative].display}")
+                _at(
+                    plan_file,
+                    ("initiative", "id"),
+                    f"initiative {initiative} is also defined in {first_seen[initiative].display}",
+                )
             )
         first_seen.setdefault(initiative, plan_file)
     return found

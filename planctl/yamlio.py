@@ -95,8 +95,11 @@ def text_scalar(text: str) -> str:
     while len(text) - start > _FOLD_WIDTH:
         # Folding happens only at a single space; double spaces would not survive a fold.
         cut = next(
-            (i for i in range(start + _FOLD_WIDTH, start, -1)
-             if text[i] == " " and text[i - 1] != " " and text[i + 1] != " "),
+            (
+                i
+                for i in range(start + _FOLD_WIDTH, start, -1)
+                if text[i] == " " and text[i - 1] != " " and text[i + 1] != " "
+            ),
             None,
         )
         if cut is None:

@@ -38,5 +38,7 @@ def next_tasks(
     for column in ("Initiative", "Phase", "Task", "Runnable", "Description"):
         table.add_column(column, overflow="fold" if column == "Description" else None)
     for row in rows:
-        table.add_row(row["initiative"], row["phase"], row["task"], "yes" if row["runnable"] else "", row["description"])
+        table.add_row(
+            row["initiative"], row["phase"], row["task"], "yes" if row["runnable"] else "", row["description"]
+        )
     console().print(table)

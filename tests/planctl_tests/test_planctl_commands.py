@@ -18,7 +18,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_status_shows_counts_progress_and_next_task(project, planctl):
-    write(project / "plans" / "other.yaml", SMALL_PLAN.replace("DEMO-001", "OTHER-002").replace("'[ ]'", "'[D]'"))
+    write(
+        project / "plans" / "other.yaml",
+        SMALL_PLAN.replace("DEMO-001", "OTHER-002").replace("'[ ]'", "'[D]'"),
+    )
     result = planctl("status", root=project)
     assert result.code == 0
     demo, other = result.out.split("\n\n")[:2]
@@ -43,13 +46,20 @@ def test_status_of_several_plans_takes_under_a_second(tmp_path, shared_dir):
     (best of three runs of the real console script, interpreter start included)."""
     (tmp_path / "plans").mkdir()
     for markdown in sorted((shared_dir / "plans_md").glob("*.md")):
-        subprocess.run([sys.executable, "-m", "planctl", "--root", tmp_path, "import", markdown],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "planctl", "--root", tmp_path, "import", markdown],
+            check=True,
+            capture_output=True,
+        )
     timings = []
     for _ in range(3):
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "planctl", "--root", tmp_path, "status"],
-                              check=True, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "planctl", "--root", tmp_path, "status"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         timings.append(time.perf_counter() - start)
     assert done.stdout.count("Next: ") == 5
     assert min(timings) < 1.0, timings
@@ -68,7 +78,10 @@ def test_show_task_lists_state_and_prerequisites(project, planctl):
     result = planctl("show", "demo", "B2", root=project)
     assert result.code == 0
     assert result.out.splitlines()[:3] == [
-        "DEMO-001 B2 [ ] — Needs B1", "Phase B — Second phase", "Needs: A1 [D], A2 [ ], B1 [ ]"]
+        "DEMO-001 B2 [ ] — Needs B1",
+        "Phase B — Second phase",
+        "Needs: A1 [D], A2 [ ], B1 [ ]",
+    ]
     details = json.loads(planctl("show", "demo", "B2", "--json", root=project).out)
     assert details["waiting_for"] == ["A2", "B1"] and details["depends_on"] == ["B1"]
 
@@ -88,7 +101,10 @@ def test_set_records_transitions_and_refreshes_the_view(project, planctl):
     [
         (["set", "demo", "A2", "--state", "S"], "planctl: error: --state S needs --why REASON"),
         (["set", "demo", "A2", "--state", "X"], "planctl: error: --state X: expected D, S or open"),
-        (["set", "demo", "Z9", "--state", "D"], "planctl: error: plans/demo.yaml: unknown task 'Z9' (tasks: A1, A2, B1, B2)"),
+        (
+            ["set", "demo", "Z9", "--state", "D"],
+            "planctl: error: plans/demo.yaml: unknown task 'Z9' (tasks: A1, A2, B1, B2)",
+        ),
         (["show", "nope"], "planctl: error: unknown plan 'nope' (plans in plans: demo)"),
         (["status", "nope"], "planctl: error: unknown plan 'nope' (plans in plans: demo)"),
     ],
@@ -104,15 +120,36 @@ def test_bad_arguments_get_one_line_and_exit_2(project, planctl, args, message):
 @pytest.mark.parametrize(
     ("replace", "by", "location", "message"),
     [
-        ("state: '[D]'", "state: '[X]'", "plans/demo.yaml:19:16",
-         "phases[A].tasks[A1].state: unknown state marker '[X]' (expected '[ ]', '[D]' or '[S]')"),
-        ("state: '[D]'", "state: [D]", "plans/demo.yaml:19:16",
-         "phases[A].tasks[A1].state: quote the state marker, e.g. state: '[D]' (unquoted it is a YAML list)"),
-        ("  title: Demo initiative", "  title: Demo: [initiative", "plans/demo.yaml:4:14",
-         "invalid YAML: mapping values are not allowed here"),
-        ("        guidance: Done already.", "        guidence: Done already.", "plans/demo.yaml:20:9",
-         "phases[A].tasks[A1]: unknown key 'guidence'"),
-        ("depends_on: [B1]", "depends_on: [Z1]", "plans/demo.yaml:34:22", "task B2 depends on unknown task 'Z1'"),
+        (
+            "state: '[D]'",
+            "state: '[X]'",
+            "plans/demo.yaml:19:16",
+            "phases[A].tasks[A1].state: unknown state marker '[X]' (expected '[ ]', '[D]' or '[S]')",
+        ),
+        (
+            "state: '[D]'",
+            "state: [D]",
+            "plans/demo.yaml:19:16",
+            "phases[A].tasks[A1].state: quote the state marker, e.g. state: '[D]' (unquoted it is a YAML list)",
+        ),
+        (
+            "  title: Demo initiative",
+            "  title: Demo: [initiative",
+            "plans/demo.yaml:4:14",
+            "invalid YAML: mapping values are not allowed here",
+        ),
+        (
+            "        guidance: Done already.",
+            "        guidence: Done already.",
+            "plans/demo.yaml:20:9",
+            "phases[A].tasks[A1]: unknown key 'guidence'",
+        ),
+        (
+            "depends_on: [B1]",
+            "depends_on: [Z1]",
+            "plans/demo.yaml:34:22",
+            "task B2 depends on unknown task 'Z1'",
+        ),
         ("id: B2", "id: A2", "plans/demo.yaml:31:13", "duplicate task id 'A2'"),
     ],
 )
@@ -128,11 +165,22 @@ def test_bad_plan_files_are_reported_with_their_location(project, planctl, repla
 def test_project_root_is_found_from_a_subfolder(project, tmp_path):
     nested = project / "docs"
     env = {k: v for k, v in os.environ.items() if k != "PLANCTL_ROOT"}
-    done = subprocess.run([sys.executable, "-m", "planctl", "status", "--json"], cwd=nested, env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "planctl", "status", "--json"],
+        cwd=nested,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(done.stdout)[0]["initiative"] == "DEMO-001"
-    lost = subprocess.run([sys.executable, "-m", "planctl", "status"], cwd=tmp_path.parent, env=env,
-                          capture_output=True, text=True)
+    lost = subprocess.run(
+        [sys.executable, "-m", "planctl", "status"],
+        cwd=tmp_path.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert lost.returncode == 2 and "no plans/ folder in" in lost.stderr and "Traceback" not in lost.stderr
 
 

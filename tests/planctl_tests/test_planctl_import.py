@@ -12,7 +12,13 @@ from planctl.project import Project
 from planctl.store import read_plan
 from planctl.views import render_plan
 
-SHARED_PLANS = ["cli-defaults.md", "determinism.md", "dtype-neutral.md", "gradient-flow-001.md", "source-weighting.md"]
+SHARED_PLANS = [
+    "cli-defaults.md",
+    "determinism.md",
+    "dtype-neutral.md",
+    "gradient-flow-001.md",
+    "source-weighting.md",
+]
 
 
 def table_rows(markdown: str) -> list[tuple[str, str, str]]:
@@ -49,7 +55,11 @@ def test_every_shared_plan_imports_into_a_valid_plan(imported, name):
     plan_file, markdown, result = imported(name)
     assert [t.id for _, t in plan_file.plan.tasks()] == [row[0] for row in table_rows(markdown)]
     # Whatever became a note was announced, one warning per note.
-    notes = len(plan_file.plan.context.notes) + len(plan_file.plan.notes) + sum(len(p.notes) for p in plan_file.plan.phases)
+    notes = (
+        len(plan_file.plan.context.notes)
+        + len(plan_file.plan.notes)
+        + sum(len(p.notes) for p in plan_file.plan.phases)
+    )
     assert result.err.count("kept as") == notes
 
 
@@ -66,14 +76,21 @@ def test_gradient_flow_keeps_every_phase_task_state_and_exit_criterion(imported)
     assert plan.exit_criteria_summary == [line[2:] for line in summary.splitlines() if line.startswith("- ")]
     skipped = [t for _, t in plan.tasks() if t.state.value == "[S]"]
     assert [t.id for t in skipped] == ["B1", "B2"] and all(t.reason for t in skipped)
-    assert plan.guard_env == {"CUDA_VISIBLE_DEVICES": "-1", "KMP_DUPLICATE_LIB_OK": "TRUE", "NANOBRAGG_DISABLE_COMPILE": "1"}
+    assert plan.guard_env == {
+        "CUDA_VISIBLE_DEVICES": "-1",
+        "KMP_DUPLICATE_LIB_OK": "TRUE",
+        "NANOBRAGG_DISABLE_COMPILE": "1",
+    }
     assert plan.artifacts_root == "reports/2026-01-gradient-flow"
     assert plan.prior_attempts == 2
     assert [p.requires for p in plan.phases] == [[], ["A"], ["B"], ["C"]]
     dependencies = {str(d.ref): d.kind for d in plan.context.dependencies}
     assert dependencies["tests/test_gradients.py:360-444"] == "source"
     assert dependencies['docs/development/pytorch_runtime_checklist.md §"Gradient Tests"'] == "source"
-    assert dependencies["reports/2026-01-test-suite-triage/phase_o/20251015T043128Z/chunks/chunk_03/summary.md"] == "evidence"
+    assert (
+        dependencies["reports/2026-01-test-suite-triage/phase_o/20251015T043128Z/chunks/chunk_03/summary.md"]
+        == "evidence"
+    )
 
 
 @pytest.mark.parametrize("name", SHARED_PLANS)
@@ -91,8 +108,12 @@ def test_render_command_writes_views_that_match_show(project, planctl):
     assert result.code == 0 and "docs/plans/demo.md" in result.out
     view = (project / "docs" / "plans" / "demo.md").read_text()
     assert planctl("show", "demo", root=project).out == view
-    assert table_rows(view) == [("A1", "First task", "[D]"), ("A2", "Second task", "[ ]"),
-                                ("B1", "Needs phase A", "[ ]"), ("B2", "Needs B1", "[ ]")]
+    assert table_rows(view) == [
+        ("A1", "First task", "[D]"),
+        ("A2", "Second task", "[ ]"),
+        ("B1", "Needs phase A", "[ ]"),
+        ("B2", "Needs B1", "[ ]"),
+    ]
     assert "B2: depends on B1" in view
     assert planctl("render", root=project).out.strip() == "views are up to date"
 
@@ -119,8 +140,13 @@ def test_import_keeps_what_it_cannot_map_and_warns(tmp_path, planctl):
     assert plan.notes == ["## Appendix\nSome text."]
     assert "A stray paragraph." in plan.phases[0].notes
     assert [t.state.value for t in plan.phases[0].tasks] == ["[ ]", "[S]"]
-    for expected in ("unknown state marker '[P]'", "gives no reason", "kept as context note: - Owner",
-                     "kept as plan note: ## Appendix", "kept as phase A note: A stray paragraph."):
+    for expected in (
+        "unknown state marker '[P]'",
+        "gives no reason",
+        "kept as context note: - Owner",
+        "kept as plan note: ## Appendix",
+        "kept as phase A note: A stray paragraph.",
+    ):
         assert expected in result.err
     again = planctl("import", source, root=tmp_path)
     assert again.code == 2 and "exists; pass --force" in again.err
@@ -133,7 +159,10 @@ def test_import_rejects_a_file_without_phases(tmp_path, planctl):
     (tmp_path / "plans").mkdir()
     result = planctl("import", source, root=tmp_path)
     assert result.code == 2
-    assert result.err.strip() == "planctl: error: notes.md: no '### Phase X — Title' sections found; is this a plan?"
+    assert (
+        result.err.strip()
+        == "planctl: error: notes.md: no '### Phase X — Title' sections found; is this a plan?"
+    )
     assert not (tmp_path / "plans" / "notes.yaml").exists()
 
 

@@ -15,7 +15,7 @@ from planctl_testkit import write
 
 # Two consistent layouts people write: four-space mappings with sequences indented under their
 # key, and two-space mappings with dashes flush with it. (ruamel applies one indentation per file.)
-INDENTED = '''\
+INDENTED = """\
 # Plan header comment.
 initiative:
     id: RT-001          # initiative id
@@ -35,8 +35,8 @@ phases:
       # a comment between tasks
       - id: A2
         description: Second
-'''
-FLUSH = '''\
+"""
+FLUSH = """\
 initiative: {id: RT-001, title: Round trip}
 phases:
 - id: A
@@ -48,12 +48,15 @@ phases:
     guidance: 'single quoted: yes'
   - id: A2
     description: Second
-'''
+"""
 
 
 def changed_lines(before: str, after: str) -> list[str]:
-    return [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
-            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
 
 
 @pytest.mark.parametrize("original", [INDENTED, FLUSH], ids=["indented", "flush"])
@@ -68,7 +71,10 @@ def test_state_changes_touch_only_the_state_lines(tmp_path, planctl, original):
     assert planctl("set", "rt", "A1", "--state", "S", "--why", "not needed", root=tmp_path).code == 0
     indent = state_line[: len(state_line) - len(state_line.lstrip())]
     assert changed_lines(original, path.read_text()) == [
-        f"-{state_line}", f"+{state_line.replace('[ ]', '[S]')}", f"+{indent}reason: not needed"]
+        f"-{state_line}",
+        f"+{state_line.replace('[ ]', '[S]')}",
+        f"+{indent}reason: not needed",
+    ]
 
     assert planctl("set", "rt", "A1", "--state", "open", root=tmp_path).code == 0
     assert path.read_text() == original
@@ -81,7 +87,12 @@ def test_a_task_without_state_gets_one_after_its_description(tmp_path, planctl):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]) | st.sampled_from(" \n#:-'\""), max_size=300))
+@given(
+    st.text(
+        st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]) | st.sampled_from(" \n#:-'\""),
+        max_size=300,
+    )
+)
 def test_prose_in_any_scalar_style_reads_back_unchanged(text):
     yaml = make_yaml()
     reread = yaml.load(dump({"guidance": text_scalar(text)}, yaml))

@@ -53,7 +53,10 @@ def test_references_are_checked_against_the_repository(project, planctl):
 
 def test_missing_evidence_is_a_warning_unless_strict(project, planctl):
     evidence = "    - ref: reports/x/summary.md\n      kind: evidence\n"
-    write(project / "plans" / "demo.yaml", SMALL_PLAN.replace("      note: the guide\n", "      note: the guide\n" + evidence))
+    write(
+        project / "plans" / "demo.yaml",
+        SMALL_PLAN.replace("      note: the guide\n", "      note: the guide\n" + evidence),
+    )
     assert planctl("validate", root=project).code == 0
     assert planctl("validate", "--strict", root=project).code == 1
     write(project / "reports" / "x" / "summary.md", "evidence\n")
@@ -61,8 +64,9 @@ def test_missing_evidence_is_a_warning_unless_strict(project, planctl):
 
 
 def test_structure_problems_are_all_listed(project, planctl):
-    broken = (SMALL_PLAN.replace("        state: '[ ]'\n  - id: B", "        state: '[ ]'\n        depends_on: [B2]\n  - id: B", 1)
-              .replace("requires: [A]", "requires: [A, Z]"))
+    broken = SMALL_PLAN.replace(
+        "        state: '[ ]'\n  - id: B", "        state: '[ ]'\n        depends_on: [B2]\n  - id: B", 1
+    ).replace("requires: [A]", "requires: [A, Z]")
     write(project / "plans" / "demo.yaml", broken)
     write(project / "plans" / "bad.yaml", "initiative: {id: BAD-1, title: x}\nphases: [\n")
     write(project / "plans" / "twin.yaml", SMALL_PLAN)
@@ -77,8 +81,12 @@ def test_structure_problems_are_all_listed(project, planctl):
 
 def test_missing_template_in_a_run_spec_is_an_error(project, planctl):
     run = "        run:\n          render:\n            - {template: nowhere.md.j2, output: design.md}\n"
-    text = SMALL_PLAN.replace("        description: Second task\n", "        description: Second task\n" + run)
+    text = SMALL_PLAN.replace(
+        "        description: Second task\n", "        description: Second task\n" + run
+    )
     write(project / "plans" / "demo.yaml", text)
     result = planctl("validate", root=project)
     assert result.code == 1
-    assert diagnostics(result.out) == [f"plans/demo.yaml:{at(text, 'nowhere')}: error: task A2: template 'nowhere.md.j2' not found"]
+    assert diagnostics(result.out) == [
+        f"plans/demo.yaml:{at(text, 'nowhere')}: error: task A2: template 'nowhere.md.j2' not found"
+    ]
