@@ -1,4 +1,5 @@
-"""Per-plan records of what happened to a plan's tasks, stored as attempts/<plan>.yaml.
+"""Per-plan records of what happened to a plan's tasks, stored as attempts/<plan>.yaml: numbered
+run attempts and state transitions.
 
 Only planctl writes these files, always under the project lock and atomically. They are, with the
 plans, the source of truth that ledgers are generated from.
@@ -7,8 +8,11 @@ plans, the source of truth that ledgers are generated from.
 from __future__ import annotations
 
 import io
+import os
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from ruamel.yaml import YAML
@@ -33,9 +37,68 @@ class Transition(StrictModel):
     by: str = Field(description="'manual' (planctl set) or 'attempt #N'")
 
 
+class Check(StrictModel):
+    """One expectation judged against a run: what was expected, whether it held, and why."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+Outcome = Literal["running", "passed", "failed", "interrupted"]
+
+
+class Attempt(StrictModel):
+    number: int
+    task: str
+    phase: str
+    stamp: str
+    outcome: Outcome
+    reason: str | None = Field(None, description="why an attempt was interrupted")
+    started: str
+    finished: str | None = None
+    duration_s: float | None = None
+    command: str | None = None
+    exit_code: int | None = None
+    checks: list[Check] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    bundle: str
+    git: dict[str, Any] | None = Field(None, description="source commit, branch, dirty state")
+    host: str = Field(default_factory=socket.gethostname)
+    pid: int = Field(default_factory=os.getpid)
+
+
 class Records(StrictModel):
     initiative: str
+    attempts: list[Attempt] = Field(default_factory=list)
     transitions: list[Transition] = Field(default_factory=list)
+
+    def attempt(self, number: int) -> Attempt:
+        return next(a for a in self.attempts if a.number == number)
+
+    def next_number(self, prior_attempts: int) -> int:
+        return max([prior_attempts, *(a.number for a in self.attempts)]) + 1
+
+    def reap_orphans(self) -> list[Attempt]:
+        """Mark attempts whose planctl process died mid-run (on this host) as interrupted."""
+        here = socket.gethostname()
+        orphans = [
+            a for a in self.attempts if a.outcome == "running" and a.host == here and not _alive(a.pid)
+        ]
+        for attempt in orphans:
+            attempt.outcome = "interrupted"
+            attempt.reason = f"planctl process {attempt.pid} ended before recording an outcome"
+        return orphans
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def records_path(project: Project, plan_name: str) -> Path:
