@@ -12,7 +12,6 @@ import jinja2
 
 from planctl.errors import PlanctlError
 from planctl.project import Project
-from planctl.safeio import atomic_write_text
 from planctl.store import PlanFile
 
 PLAN_TEMPLATE = "plan.md.j2"
@@ -47,9 +46,13 @@ def render_template(project: Project, name: str, **context: object) -> str:
     try:
         return environment(project).get_template(name).render(**context)
     except jinja2.TemplateNotFound as err:
-        raise PlanctlError(f"template {err.name} not found in {project.display(project.templates_dir)} or planctl's defaults") from None
+        raise PlanctlError(
+            f"template {err.name} not found in {project.display(project.templates_dir)} or planctl's defaults"
+        ) from None
     except jinja2.TemplateSyntaxError as err:
-        raise PlanctlError(f"{err.filename or name}:{err.lineno}: template syntax error: {err.message}") from None
+        raise PlanctlError(
+            f"{err.filename or name}:{err.lineno}: template syntax error: {err.message}"
+        ) from None
     except jinja2.TemplateError as err:
         raise PlanctlError(f"template {name}: {err.message}") from None
 
@@ -59,14 +62,6 @@ def view_path(project: Project, plan_file: PlanFile) -> Path:
 
 
 def render_plan(project: Project, plan_file: PlanFile) -> str:
-    return render_template(project, PLAN_TEMPLATE, plan=plan_file.plan, source=plan_file.display, marker=GENERATED_MARKER)
-
-
-def write_plan_views(project: Project, plan_files: list[PlanFile]) -> list[Path]:
-    """Re-render each plan's view; return the views whose content changed."""
-    changed = []
-    for plan_file in plan_files:
-        path = view_path(project, plan_file)
-        if atomic_write_text(path, render_plan(project, plan_file)):
-            changed.append(path)
-    return changed
+    return render_template(
+        project, PLAN_TEMPLATE, plan=plan_file.plan, source=plan_file.display, marker=GENERATED_MARKER
+    )
