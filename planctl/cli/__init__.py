@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 
 from planctl.cli import (  # noqa: F401  (importing a command module registers it)
+    attempts,
     import_plan,
+    ledger,
     next_tasks,
     render,
+    run,
     schema_export,
     set_state,
     show,
