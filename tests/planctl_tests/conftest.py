@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from planctl.cli import main
-from planctl_testkit import GUIDE, SMALL_PLAN, write
+from planctl_testkit import GUIDE, RUN_PLAN, SMALL_PLAN, init_repo, write
 
 
 @dataclass
@@ -41,3 +41,9 @@ def project(tmp_path: Path) -> Path:
     write(tmp_path / "plans" / "demo.yaml", SMALL_PLAN)
     write(tmp_path / "docs" / "guide.md", GUIDE)
     return tmp_path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository (one commit) holding plans/run.yaml and what its tasks run."""
+    return init_repo(tmp_path / "repo", RUN_PLAN)
