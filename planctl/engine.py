@@ -72,23 +72,48 @@ def run_task(
     project: Project, plan_name: str, task_id: str, *, commit: bool, force: bool, say: Callable[[str], None]
 ) -> RunResult:
     repo = gitmeta.open_repo(project.root)
-    reservation = _reserve(project, plan_name, task_id, force, repo)
-    attempt, bundle = reservation.attempt, reservation.bundle
-    say(
-        f"{reservation.plan_file.plan.initiative.id} {task_id}: attempt #{attempt.number}, "
-        f"bundle {project.display(bundle.path)}"
-    )
+    reservation: _Reservation | None = None
     interrupted = None
     try:
+        with signals_deferred():  # a signal during the reservation lands once attempt #N exists
+            reservation = _reserve(project, plan_name, task_id, force, repo)
+        say(
+            f"{reservation.plan_file.plan.initiative.id} {task_id}: attempt #{reservation.attempt.number}, "
+            f"bundle {project.display(reservation.bundle.path)}"
+        )
         _execute(project, reservation)
     except Interrupted as signal_:
+        assert reservation is not None  # signals are deferred until the reservation is made
         interrupted = signal_
-        attempt.outcome, attempt.reason = "interrupted", f"{signal_} received"
-    except PlanctlError as err:  # e.g. a broken template: the attempt fails, and says why
-        attempt.outcome = "failed"
-        attempt.checks.append(Check(name="run setup", passed=False, detail=str(err)))
+        reservation.attempt.outcome, reservation.attempt.reason = "interrupted", f"{signal_} received"
+    except PlanctlError as err:
+        if reservation is None:
+            raise  # refused before anything was reserved
+        _fail(reservation.attempt, "run setup", err)  # e.g. a broken template
+    attempt = reservation.attempt
     attempt.finished = attempt.finished or utc_now()
-    with signals_deferred():
+    commit_id = None
+    try:
+        with signals_deferred():  # recording is never cut short; a signal meanwhile lands after it
+            _write_summary(project, reservation)
+            commit_id = _record(project, reservation, repo if commit else None)
+    except Interrupted as signal_:
+        interrupted = interrupted or signal_
+    if commit and repo is None:
+        say(
+            f"warning: {project.root} is not inside a git repository; the attempt is recorded but not committed"
+        )
+    return RunResult(attempt, commit_id, interrupted)
+
+
+def _fail(attempt: Attempt, step: str, err: PlanctlError) -> None:
+    attempt.outcome = "failed"
+    attempt.checks.append(Check(name=step, passed=False, detail=str(err)))
+
+
+def _write_summary(project: Project, reservation: _Reservation) -> None:
+    attempt, bundle = reservation.attempt, reservation.bundle
+    try:
         summary = render_template(
             project,
             "summary.md.j2",
@@ -98,17 +123,14 @@ def run_task(
             attempt=attempt,
             files=listing(bundle) + ["summary.md"],
         )
-        atomic_write_text(bundle.file("summary.md"), summary)
-    commit_id = _record(project, reservation, repo if commit else None)
-    if commit and repo is None:
-        say(
-            f"warning: {project.root} is not inside a git repository; the attempt is recorded but not committed"
-        )
-    return RunResult(attempt, commit_id, interrupted)
+    except PlanctlError as err:  # the bundle is incomplete without its summary: say so, keep the rest
+        _fail(attempt, "summary.md", err)
+        summary = f"# Attempt #{attempt.number}: {attempt.outcome}\n\nsummary.md.j2 failed: {err}\n"
+    atomic_write_text(bundle.file("summary.md"), summary)
 
 
 def _reserve(project: Project, plan_name: str, task_id: str, force: bool, repo: object) -> _Reservation:
-    with project_lock(project.lock_path), signals_deferred():
+    with project_lock(project.lock_path):
         plan_files = read_all(project)
         plan_file = select_plan(project, plan_files, plan_name)
         task = plan_file.task(task_id)
@@ -221,7 +243,7 @@ def _earlier_attempts(project: Project, reservation: _Reservation) -> list[Attem
 def _record(project: Project, reservation: _Reservation, repo: object) -> str | None:
     """Store the outcome, move the task's state, regenerate views and commit: one locked step."""
     attempt = reservation.attempt
-    with project_lock(project.lock_path), signals_deferred():
+    with project_lock(project.lock_path):
         plan_files = read_all(project)
         plan_file = select_plan(project, plan_files, reservation.plan_file.name)
         path = records_path(project, plan_file.name)

@@ -10,7 +10,7 @@ from planctl.cli.app import PlanArgument, app, console, project
 from planctl.engine import RunResult, run_task
 from planctl.errors import PlanctlError
 from planctl.graph import ready_tasks
-from planctl.process import interruptible
+from planctl.process import Interrupted, interruptible
 from planctl.project import Project
 from planctl.store import find_plan
 
@@ -37,20 +37,24 @@ def run(
     proj = project(ctx)
     out = console()
     results: list[RunResult] = []
-    with interruptible():
-        for task_id in _queue(proj, plan, tasks, phase, all_ready, results):
-            result = run_task(
-                proj,
-                plan,
-                task_id,
-                commit=not no_commit,
-                force=force,
-                say=lambda line: out.print(line, style="bold"),
-            )
-            results.append(result)
-            out.print(_outcome_line(result), style="bold")
-            if result.interrupted:
-                sys.exit(result.interrupted.exit_code)
+    try:
+        with interruptible():
+            for task_id in _queue(proj, plan, tasks, phase, all_ready, results):
+                result = run_task(
+                    proj,
+                    plan,
+                    task_id,
+                    commit=not no_commit,
+                    force=force,
+                    say=lambda line: out.print(line, style="bold"),
+                )
+                results.append(result)
+                out.print(_outcome_line(result), style="bold")
+                if result.interrupted:
+                    raise result.interrupted
+    except Interrupted as stop:  # between or after attempts: every attempt so far is recorded
+        print(f"planctl: stopped by {stop}", file=sys.stderr)
+        sys.exit(stop.exit_code)
     if not results:
         out.print("nothing to run")
     if any(r.attempt.outcome != "passed" for r in results):
