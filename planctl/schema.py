@@ -153,6 +153,13 @@ class TemplateArtifact(StrictModel):
     output: str = Field(description="file name inside the bundle")
     vars: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("output")
+    @classmethod
+    def _inside_bundle(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/") or not value.strip():
+            raise ValueError(f"output '{value}' must be a relative path inside the bundle")
+        return value
+
 
 class RunSpec(StrictModel):
     command: str | None = Field(None, description="run with bash -c")

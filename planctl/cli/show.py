@@ -6,6 +6,7 @@ import typer
 
 from planctl.cli.app import JsonOption, PlanArgument, app, console, print_json, project
 from planctl.graph import blockers, prerequisites
+from planctl.records import load_records, records_path
 from planctl.store import find_plan
 from planctl.views import render_plan
 
@@ -28,11 +29,14 @@ def show(
         return
     plan_file.task(task)
     phase, found = plan_file.plan.find_task(task)  # type: ignore[misc]
+    records = load_records(records_path(proj, plan_file.name), plan_file.plan.initiative.id)
+    attempts = [a for a in records.attempts if a.task == found.id]
     details = {
         "initiative": plan_file.plan.initiative.id,
         "phase": phase.id,
         **found.model_dump(mode="json", exclude_none=True),
         "waiting_for": [t.id for t in blockers(plan_file.plan, phase, found)],
+        "attempts": [a.number for a in attempts],
     }
     if as_json:
         print_json(details)
@@ -51,3 +55,5 @@ def show(
         out.print("Run:")
         for key, value in found.run.model_dump(mode="json", exclude_defaults=True).items():
             out.print(f"  {key}: {value}")
+    for attempt in attempts:
+        out.print(f"Attempt #{attempt.number} {attempt.stamp} {attempt.outcome}: {attempt.bundle}")

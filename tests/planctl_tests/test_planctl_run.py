@@ -150,6 +150,19 @@ def test_json_metrics_templates_artifacts_and_file_checks(repo, planctl):
     assert attempt.metrics["$PLANCTL_BUNDLE/gradients.json:zero"]["values"] == [0.0, 0.0]
 
 
+def test_a_template_that_cannot_render_fails_the_attempt_and_says_why(repo, planctl):
+    plan = repo / "plans" / "run.yaml"
+    plan.write_text(plan.read_text().replace("template: design.md.j2", "template: missing.md.j2"))
+    result = planctl("run", "run", "A3", root=repo)
+    assert result.code == 1
+    attempt = load_records(records_path(Project(repo), "run"), "RUN-001").attempt(3)
+    [check] = attempt.checks
+    assert (attempt.outcome, check.name, check.passed) == ("failed", "run setup", False)
+    assert check.detail == "template missing.md.j2 not found in templates or planctl's defaults"
+    assert "Attempt #3: failed" in (bundle_of(repo, 3) / "summary.md").read_text()
+    assert planctl("show", "run", "A3", root=repo).out.splitlines()[-1].startswith("Attempt #3 ")
+
+
 def test_a_threshold_that_does_not_hold_fails_the_attempt(repo, planctl):
     result = planctl("run", "run", "A4", "--force", root=repo)
     assert result.code == 1
