@@ -172,8 +172,9 @@ class RunSpec(StrictModel):
 
     @model_validator(mode="after")
     def _has_work(self) -> RunSpec:
-        if self.command is None and not self.render:
-            raise ValueError("a run spec needs a command or a template to render")
+        # A spec with only file or metric checks proves a task done by hand (an edit, say).
+        if self.command is None and not (self.render or self.expect.files or self.expect.metrics):
+            raise ValueError("a run spec needs a command, a template to render, or file/metric checks")
         return self
 
 

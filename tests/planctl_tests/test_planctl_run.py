@@ -318,6 +318,28 @@ def test_run_refuses_bad_requests_without_touching_anything(repo, planctl, args,
     assert git(repo, "status", "--porcelain") == ""
 
 
+def test_a_check_only_task_passes_once_the_file_holds_the_pattern(tmp_path, planctl):
+    write(tmp_path / "plans" / "p.yaml", """\
+        initiative: {id: P-1, title: p}
+        guard_env: {CUDA_VISIBLE_DEVICES: '-1'}
+        phases:
+          - id: D
+            title: d
+            tasks:
+              - id: D1
+                description: Apply the fixture update
+                run: {expect: {files: [{path: tests/test_x.py, contains: default_F=100}]}}
+        """)
+    write(tmp_path / "tests" / "test_x.py", "default_F=0\n")
+    first = planctl("run", "p", "D1", root=tmp_path)
+    assert first.code == 1 and "failed: tests/test_x.py contains 'default_F=100': 'default_F=100' not found" in first.out
+    write(tmp_path / "tests" / "test_x.py", "default_F=100\n")
+    assert planctl("run", "p", "D1", root=tmp_path).code == 0
+    assert read_plan(Project(tmp_path), tmp_path / "plans" / "p.yaml").task("D1").state.value == "[D]"
+    outcomes = [a.outcome for a in load_records(records_path(Project(tmp_path), "p"), "P-1").attempts]
+    assert outcomes == ["failed", "passed"]
+
+
 def test_a_task_without_a_run_spec_cannot_run(tmp_path, planctl):
     write(
         tmp_path / "plans" / "p.yaml",
