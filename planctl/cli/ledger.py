@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from planctl.cli.app import app, console, project
+from planctl.project import Project
 from planctl.publish import publish, stale_files
 from planctl.safeio import project_lock
 from planctl.store import read_all
@@ -29,8 +30,14 @@ def ledger(
             raise typer.Exit(1)
         out.print("ledgers and views are up to date")
         return
+    regenerate(proj)
+
+
+def regenerate(proj: Project) -> None:
+    """Rewrite the out-of-date derived files under the project lock and list them."""
     with project_lock(proj.lock_path):
         changed = publish(proj, read_all(proj))
+    out = console()
     for path in changed:
         out.print(f"wrote {proj.display(path)}")
     if not changed:

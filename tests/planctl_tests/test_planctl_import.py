@@ -115,7 +115,7 @@ def test_render_command_writes_views_that_match_show(project, planctl):
         ("B2", "Needs B1", "[ ]"),
     ]
     assert "B2: depends on B1" in view
-    assert planctl("render", root=project).out.strip() == "views are up to date"
+    assert planctl("render", root=project).out.strip() == "ledgers and views are up to date"
 
 
 def test_project_templates_override_the_defaults(project, planctl):

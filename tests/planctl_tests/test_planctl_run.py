@@ -319,7 +319,9 @@ def test_run_refuses_bad_requests_without_touching_anything(repo, planctl, args,
 
 
 def test_a_check_only_task_passes_once_the_file_holds_the_pattern(tmp_path, planctl):
-    write(tmp_path / "plans" / "p.yaml", """\
+    write(
+        tmp_path / "plans" / "p.yaml",
+        """\
         initiative: {id: P-1, title: p}
         guard_env: {CUDA_VISIBLE_DEVICES: '-1'}
         phases:
@@ -329,15 +331,45 @@ def test_a_check_only_task_passes_once_the_file_holds_the_pattern(tmp_path, plan
               - id: D1
                 description: Apply the fixture update
                 run: {expect: {files: [{path: tests/test_x.py, contains: default_F=100}]}}
-        """)
+        """,
+    )
     write(tmp_path / "tests" / "test_x.py", "default_F=0\n")
     first = planctl("run", "p", "D1", root=tmp_path)
-    assert first.code == 1 and "failed: tests/test_x.py contains 'default_F=100': 'default_F=100' not found" in first.out
+    assert (
+        first.code == 1
+        and "failed: tests/test_x.py contains 'default_F=100': 'default_F=100' not found" in first.out
+    )
     write(tmp_path / "tests" / "test_x.py", "default_F=100\n")
     assert planctl("run", "p", "D1", root=tmp_path).code == 0
     assert read_plan(Project(tmp_path), tmp_path / "plans" / "p.yaml").task("D1").state.value == "[D]"
     outcomes = [a.outcome for a in load_records(records_path(Project(tmp_path), "p"), "P-1").attempts]
     assert outcomes == ["failed", "passed"]
+
+
+def test_working_directory_and_environment_layers(tmp_path, planctl):
+    write(
+        tmp_path / "plans" / "p.yaml",
+        """\
+        initiative: {id: P-1, title: p}
+        guard_env: {CUDA_VISIBLE_DEVICES: '-1', GUARD: plan, SHARED: plan}
+        phases:
+          - id: A
+            title: a
+            tasks:
+              - id: A1
+                description: where and with what
+                run:
+                  command: pwd > $PLANCTL_BUNDLE/where.txt; echo "$GUARD $SHARED $PLANCTL_TASK" >> $PLANCTL_BUNDLE/where.txt
+                  cwd: sub
+                  env: {SHARED: task}
+        """,
+    )
+    (tmp_path / "sub").mkdir()
+    assert planctl("run", "p", "A1", root=tmp_path).code == 0
+    [where] = (tmp_path / "reports").rglob("where.txt")
+    assert where.read_text() == f"{tmp_path / 'sub'}\nplan task A1\n"
+    env = json.loads((where.parent / "env.json").read_text())
+    assert (env["guard_env"]["SHARED"], env["task_env"]) == ("plan", {"SHARED": "task"})
 
 
 def test_a_task_without_a_run_spec_cannot_run(tmp_path, planctl):
