@@ -22,7 +22,7 @@ def validate_project(project: Project) -> tuple[list[PlanFile], list[Diagnostic]
         diagnostics += problems
         if plan_file is not None:
             plan_files.append(plan_file)
-            diagnostics += _reference_problems(project, plan_file) + _template_problems(project, plan_file)
+            diagnostics += _reference_problems(project, plan_file) + _run_spec_problems(project, plan_file)
     diagnostics += _duplicate_initiatives(plan_files)
     return plan_files, diagnostics
 
@@ -47,18 +47,22 @@ def _reference_problems(project: Project, plan_file: PlanFile) -> list[Diagnosti
     return found
 
 
-def _template_problems(project: Project, plan_file: PlanFile) -> list[Diagnostic]:
-    env = environment(project)
-    available = set(env.list_templates())
+def _run_spec_problems(project: Project, plan_file: PlanFile) -> list[Diagnostic]:
+    """Templates and working directories that runs would not find."""
+    available = set(environment(project).list_templates())
     found = []
     for i, phase in enumerate(plan_file.plan.phases):
         for j, task in enumerate(phase.tasks):
-            for k, artifact in enumerate(task.run.render if task.run else []):
+            if task.run is None:
+                continue
+            at = ("phases", i, "tasks", j, "run")
+            if not (project.root / task.run.cwd).is_dir():
+                message = f"task {task.id}: working directory '{task.run.cwd}' does not exist"
+                found.append(_at(plan_file, (*at, "cwd"), message))
+            for k, artifact in enumerate(task.run.render):
                 if artifact.template not in available:
-                    loc = ("phases", i, "tasks", j, "run", "render", k, "template")
-                    found.append(
-                        _at(plan_file, loc, f"task {task.id}: template '{artifact.template}' not found")
-                    )
+                    message = f"task {task.id}: template '{artifact.template}' not found"
+                    found.append(_at(plan_file, (*at, "render", k, "template"), message))
     return found
 
 

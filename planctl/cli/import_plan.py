@@ -9,7 +9,7 @@ import typer
 from planctl.cli.app import app, console, note, project, warn
 from planctl.errors import PlanctlError
 from planctl.importer import import_markdown
-from planctl.safeio import atomic_write_text
+from planctl.safeio import atomic_write_text, project_lock
 from planctl.store import new_plan_text
 
 HEADER = (
@@ -36,7 +36,8 @@ def import_plan(
     target = out or proj.plans_dir / f"{markdown.stem}.yaml"
     if target.exists() and not force:
         raise PlanctlError(f"{proj.display(target)} exists; pass --force to overwrite it")
-    atomic_write_text(target, new_plan_text(result.plan, HEADER.format(source=markdown.name)))
+    with project_lock(proj.lock_path):  # a run in progress re-reads plans under this lock
+        atomic_write_text(target, new_plan_text(result.plan, HEADER.format(source=markdown.name)))
     for message in result.warnings:
         warn(message)
     for message in result.inferred:

@@ -79,8 +79,8 @@ def test_structure_problems_are_all_listed(project, planctl):
     assert "plans/twin.yaml:3:7: error: initiative DEMO-001 is also defined in plans/demo.yaml" in found
 
 
-def test_missing_template_in_a_run_spec_is_an_error(project, planctl):
-    run = "        run:\n          render:\n            - {template: nowhere.md.j2, output: design.md}\n"
+def test_run_specs_must_find_their_templates_and_working_directories(project, planctl):
+    run = "        run:\n          cwd: nowhere\n          render:\n            - {template: nowhere.md.j2, output: design.md}\n"
     text = SMALL_PLAN.replace(
         "        description: Second task\n", "        description: Second task\n" + run
     )
@@ -88,5 +88,6 @@ def test_missing_template_in_a_run_spec_is_an_error(project, planctl):
     result = planctl("validate", root=project)
     assert result.code == 1
     assert diagnostics(result.out) == [
-        f"plans/demo.yaml:{at(text, 'nowhere')}: error: task A2: template 'nowhere.md.j2' not found"
+        f"plans/demo.yaml:{at(text, 'nowhere')}: error: task A2: working directory 'nowhere' does not exist",
+        f"plans/demo.yaml:{at(text, 'nowhere.md.j2')}: error: task A2: template 'nowhere.md.j2' not found",
     ]
