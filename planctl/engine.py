@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planctl import gitmeta
 from planctl.bundle import (
@@ -44,9 +45,12 @@ from planctl.records import (
     utc_now,
 )
 from planctl.safeio import atomic_write_text, project_lock
-from planctl.schema import Phase, Plan, Task, TaskState
+from planctl.schema import Phase, Task, TaskState
 from planctl.store import PlanFile, read_all, save_plan, select_plan, set_task_state
 from planctl.views import render_template
+
+if TYPE_CHECKING:
+    from git import Repo
 
 _PYTEST = re.compile(r"\bpytest\b")
 
@@ -129,7 +133,7 @@ def _write_summary(project: Project, reservation: _Reservation) -> None:
     atomic_write_text(bundle.file("summary.md"), summary)
 
 
-def _reserve(project: Project, plan_name: str, task_id: str, force: bool, repo: object) -> _Reservation:
+def _reserve(project: Project, plan_name: str, task_id: str, force: bool, repo: Repo | None) -> _Reservation:
     with project_lock(project.lock_path):
         plan_files = read_all(project)
         plan_file = select_plan(project, plan_files, plan_name)
@@ -139,7 +143,7 @@ def _reserve(project: Project, plan_name: str, task_id: str, force: bool, repo: 
         path = records_path(project, plan_file.name)
         records = load_records(path, plan_file.plan.initiative.id)
         records.reap_orphans()
-        git = gitmeta.git_state(repo)  # type: ignore[arg-type]
+        git = gitmeta.git_state(repo)
         bundle = create_bundle(project, plan_file.plan, phase)
         try:
             attempt = Attempt(
@@ -154,9 +158,8 @@ def _reserve(project: Project, plan_name: str, task_id: str, force: bool, repo: 
                 git={k: git[k] for k in ("commit", "branch", "dirty")} if git else None,
             )
             records.attempts.append(attempt)
-            views = derived_files(
-                project, plan_files, {plan_file.name: records}
-            )  # may fail: nothing written yet
+            # Rendered before anything is written: a template error leaves no trace.
+            views = derived_files(project, plan_files, {plan_file.name: records})
         except BaseException:
             shutil.rmtree(bundle.path)
             raise
@@ -240,7 +243,7 @@ def _earlier_attempts(project: Project, reservation: _Reservation) -> list[Attem
     return [a for a in records.attempts if a.number < reservation.attempt.number and a.outcome != "running"]
 
 
-def _record(project: Project, reservation: _Reservation, repo: object) -> str | None:
+def _record(project: Project, reservation: _Reservation, repo: Repo | None) -> str | None:
     """Store the outcome, move the task's state, regenerate views and commit: one locked step."""
     attempt = reservation.attempt
     with project_lock(project.lock_path):
@@ -250,33 +253,34 @@ def _record(project: Project, reservation: _Reservation, repo: object) -> str | 
         records = load_records(path, plan_file.plan.initiative.id)
         _replace(records, attempt)
         before = plan_file.task(attempt.task).state
-        if attempt.outcome == "passed" and before is not TaskState.DONE:
+        moves = attempt.outcome == "passed" and before is not TaskState.DONE
+        if moves:
+            why = f"attempt #{attempt.number} passed"
             records.transitions.append(
                 Transition(
                     task=attempt.task,
                     before=before,
                     after=TaskState.DONE,
-                    why=f"attempt #{attempt.number} passed",
+                    why=why,
                     by=f"attempt #{attempt.number}",
                 )
             )
-        moves = attempt.outcome == "passed" and before is not TaskState.DONE
-        if moves:
             set_task_state(plan_file, attempt.task, TaskState.DONE, None)
+        render_error = None
         try:
             views = derived_files(project, plan_files, {plan_file.name: records})
-        except PlanctlError:
-            views = None  # a broken template must not cost the evidence: store it, then report
+        except PlanctlError as err:  # a broken template must not cost the evidence: store it, then report
+            views, render_error = {}, err
         save_records(path, records)  # the attempt is the evidence: it is stored before the plan moves
         if moves:
             save_plan(plan_file)
-        if views is None:
-            derived_files(project, plan_files)  # raises the template error again, for the user
-        changed = write_derived(views or {})
+        if render_error is not None:
+            raise render_error
+        changed = write_derived(views)
         if repo is None:
             return None
         paths = [reservation.bundle.path, plan_file.path, path, *reservation.changed, *changed]
-        return gitmeta.commit_paths(repo, paths, _message(plan_file.plan, plan_file, attempt))  # type: ignore[arg-type]
+        return gitmeta.commit_paths(repo, paths, _message(plan_file, attempt))
 
 
 def _replace(records: Records, attempt: Attempt) -> None:
@@ -284,9 +288,9 @@ def _replace(records: Records, attempt: Attempt) -> None:
     records.attempts[index] = attempt
 
 
-def _message(plan: Plan, plan_file: PlanFile, attempt: Attempt) -> str:
+def _message(plan_file: PlanFile, attempt: Attempt) -> str:
     return gitmeta.commit_message(
-        f"planctl: {plan.initiative.id} {attempt.task} attempt #{attempt.number} {attempt.outcome}",
+        f"planctl: {plan_file.plan.initiative.id} {attempt.task} attempt #{attempt.number} {attempt.outcome}",
         {
             "Plan": plan_file.display,
             "Task": attempt.task,

@@ -11,6 +11,7 @@ Markers inside fenced code blocks are left alone, so docs can show them.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from planctl.project import Project
 from planctl.records import Attempt, Records, load_records, records_path
 from planctl.schema import Phase, Plan, Task
 from planctl.store import PlanFile
-from planctl.views import GENERATED_MARKER, environment, render_template, view_path
+from planctl.views import GENERATED_MARKER, environment, render_template, template_errors, view_path
 
 FIX_PLAN = "fix_plan.md"
 TRACKER = "remediation_tracker.md"
@@ -122,20 +123,16 @@ def _totals(ledger: list[Entry]) -> dict[str, object]:
 
 def block_files(project: Project, ledger: list[Entry]) -> dict[Path, str]:
     """Docs holding planctl blocks, with the blocks regenerated (docs/ and top-level *.md)."""
-    module = environment(project).get_template(BLOCKS_TEMPLATE).module
     candidates = [*sorted(project.root.glob("*.md")), *sorted((project.root / "docs").rglob("*.md"))]
     found = {}
-    for path in candidates:
-        if project.views_dir in path.parents:
-            continue
-        text = path.read_text(encoding="utf-8")
-        if "<!-- planctl:" not in text:
-            continue
-
-        def render(name: str, argument: str | None, where: str) -> str:
-            return _render_block(module, ledger, name, argument, where)
-
-        found[path] = refresh_blocks(text, render, project.display(path))
+    with template_errors(project, BLOCKS_TEMPLATE):
+        render = functools.partial(
+            _render_block, environment(project).get_template(BLOCKS_TEMPLATE).module, ledger
+        )
+        for path in candidates:
+            text = path.read_text(encoding="utf-8")
+            if "<!-- planctl:" in text and project.views_dir not in path.parents:
+                found[path] = refresh_blocks(text, render, project.display(path))
     return found
 
 

@@ -6,6 +6,8 @@ Templates are looked up in the project's templates/ folder first, then in planct
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import jinja2
@@ -41,20 +43,25 @@ def environment(project: Project) -> jinja2.Environment:
     return env
 
 
-def render_template(project: Project, name: str, **context: object) -> str:
-    """Render template ``name``; a broken or missing template is a one-line user error."""
+@contextlib.contextmanager
+def template_errors(project: Project, name: str) -> Iterator[None]:
+    """Turn a missing or broken template (``name``, or one it imports) into a one-line user error."""
     try:
-        return environment(project).get_template(name).render(**context)
+        yield
     except jinja2.TemplateNotFound as err:
-        raise PlanctlError(
-            f"template {err.name} not found in {project.display(project.templates_dir)} or planctl's defaults"
-        ) from None
+        where = project.display(project.templates_dir)
+        raise PlanctlError(f"template {err.name} not found in {where} or planctl's defaults") from None
     except jinja2.TemplateSyntaxError as err:
         raise PlanctlError(
             f"{err.filename or name}:{err.lineno}: template syntax error: {err.message}"
         ) from None
     except jinja2.TemplateError as err:
         raise PlanctlError(f"template {name}: {err.message}") from None
+
+
+def render_template(project: Project, name: str, **context: object) -> str:
+    with template_errors(project, name):
+        return environment(project).get_template(name).render(**context)
 
 
 def view_path(project: Project, plan_file: PlanFile) -> Path:
