@@ -76,8 +76,9 @@ class StructureConfig(_Model):
     hkl_path: Optional[Path] = None
     default_F: float = 0.0
     interpolate: Optional[bool] = Field(None, description="None: tricubic when any N <= 2 (nanoBragg's rule)")
-    dump_path: Path = Path("Fdump.bin")
-    write_dump: bool = True
+    dump_path: Optional[Path] = Field(
+        None, description="binary cache of the parsed table: written after reading -hkl, read when no -hkl is given"
+    )
 
 
 class DetectorConfig(_Model):

@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole test suite."""
+"""Shared fixtures."""
 
 from __future__ import annotations
 
@@ -10,20 +10,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _shared_candidates() -> list[Path]:
-    candidates = []
-    if os.environ.get("NANOBRAG_SHARED"):
-        candidates.append(Path(os.environ["NANOBRAG_SHARED"]))
-    candidates += [REPO / ".." / "shared", Path("/work/shared")]
-    return candidates
+def find_shared_dir() -> Path | None:
+    """../shared beside the checkout ($NANOBRAG_SHARED first, /work/shared last)."""
+    candidates = [os.environ.get("NANOBRAG_SHARED"), REPO.parent / "shared", Path("/work/shared")]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "golden" / "cases.json").is_file():
+            return Path(candidate)
+    return None
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """The project's read-only reference folder: $NANOBRAG_SHARED, <repo>/../shared or
-    /work/shared, the first that exists; the test is skipped when none does."""
-    for candidate in _shared_candidates():
-        if candidate.is_dir():
-            return candidate.resolve()
-    tried = ", ".join(str(c) for c in _shared_candidates())
-    pytest.skip(f"shared reference folder not found (tried {tried}); set NANOBRAG_SHARED")
+    found = find_shared_dir()
+    if found is None:
+        pytest.skip("reference data not found: set NANOBRAG_SHARED or place shared/ beside the repository")
+    return found

@@ -1,0 +1,173 @@
+"""Incident beam: source points (divergence x dispersion, or a source file), polarization, fluence."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .config import BeamConfig
+from .rotations import rotate_about_axis, unit
+
+# Thomson cross section of the electron (m^2), the value nanoBragg uses.
+R_E_SQUARED = 7.94079248018965e-30
+AVOGADRO = 6.02214179e23
+WATER_F = 2.57  # forward-scattering structure factor of water (electrons)
+WATER_MW = 18.0
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """One auto-selected sampling axis: full range, step and number of points."""
+
+    range: float
+    step: float
+    steps: int
+
+
+def resolve_sampling(range_: Optional[float], step: Optional[float], steps: Optional[int]) -> Sampling:
+    """nanoBragg's rules for divergence and dispersion grids (unset values are negative in C)."""
+    rng = range_ if range_ is not None else -1.0
+    stp = step if step is not None else -1.0
+    n = steps if steps is not None else -1
+    if n <= 0:
+        if rng < 0.0:
+            if stp <= 0.0:
+                n, rng, stp = 1, 0.0, 0.0
+            else:
+                rng, n = stp, 2
+        elif stp <= 0.0:
+            stp, n = rng, 2
+        else:
+            n = math.ceil(rng / stp)
+    else:
+        if rng < 0.0:
+            if stp <= 0.0:
+                rng = 1.0
+                stp = rng / n
+            else:
+                rng, n = stp, 2
+        elif stp <= 0.0:
+            if n <= 1:
+                n = 2
+            stp = rng / (n - 1)
+    if rng <= 0.0 or stp <= 0.0 or n <= 0:
+        return Sampling(0.0, 0.0, 1)
+    return Sampling(rng, stp, n)
+
+
+def divergence_grid(h: Sampling, v: Sampling, round_div: bool) -> list[tuple[int, int]]:
+    """(hdiv_tic, vdiv_tic) pairs that nanoBragg keeps; round_div trims the grid to an ellipse."""
+
+    def term(tic: int, s: Sampling) -> float:
+        offset = s.step * tic - s.range / 2.0
+        numerator = offset * offset - s.step * s.step / 4.0 * (1 - s.steps % 2)
+        # 0/0 is NaN in C, and a NaN test never trims a point.
+        return numerator / (s.range * s.range) if s.range != 0 else math.nan
+
+    kept = []
+    for ht in range(h.steps):
+        for vt in range(v.steps):
+            test = term(ht, h) + term(vt, v)
+            if round_div and test * 4.0 > 1.1:
+                continue
+            kept.append((ht, vt))
+    return kept
+
+
+@dataclass
+class Sources:
+    """Incident directions (unit vectors along the beam, sources x 3) and wavelengths (metres)."""
+
+    incident: torch.Tensor
+    wavelength: torch.Tensor
+
+    @property
+    def count(self) -> int:
+        return self.incident.shape[0]
+
+
+def generated_sources(
+    cfg: BeamConfig,
+    beam: torch.Tensor,
+    polar: torch.Tensor,
+    wavelength: torch.Tensor,
+    hdiv: Sampling,
+    vdiv: Sampling,
+    disp: Sampling,
+) -> Sources:
+    """Divergence grid x wavelength steps, in nanoBragg's order (h, then v, then wavelength).
+
+    ``hdiv``/``vdiv``/``disp`` carry tensors-or-floats in ``range`` so divergence and dispersion can be
+    differentiated; their step follows the range (step = range / (steps - 1)) where nanoBragg derives it.
+    """
+    tics = divergence_grid(hdiv, vdiv, cfg.round_div)
+    dtype, device = beam.dtype, beam.device
+    ht = torch.tensor([t[0] for t in tics], dtype=dtype, device=device)
+    vt = torch.tensor([t[1] for t in tics], dtype=dtype, device=device)
+    h_angle = hdiv.step * ht - hdiv.range / 2.0
+    v_angle = vdiv.step * vt - vdiv.range / 2.0
+    vertical = unit(torch.linalg.cross(beam, polar))
+    toward_source = (-beam).expand(len(tics), 3)
+    toward_source = rotate_about_axis(toward_source, polar, v_angle)
+    toward_source = rotate_about_axis(toward_source, vertical, h_angle)
+    incident = -unit(toward_source)
+    dt = torch.arange(disp.steps, dtype=dtype, device=device)
+    lambdas = wavelength * (1.0 + disp.step * dt - disp.range / 2.0)
+    return Sources(
+        incident=incident.repeat_interleave(disp.steps, dim=0),
+        wavelength=lambdas.repeat(len(tics)),
+    )
+
+
+def file_sources(table: np.ndarray, beam: torch.Tensor, wavelength: torch.Tensor) -> Sources:
+    """Sources from -sourcefile columns X Y Z I lambda (NaN = missing, filled as nanoBragg does).
+
+    Positions are relative to the crystal; the intensity column is read but, as in nanoBragg,
+    every source has the same weight.
+    """
+    dtype, device = beam.dtype, beam.device
+    xyz = torch.as_tensor(table[:, :3], dtype=dtype, device=device)
+    default_pos = (-10.0 * beam).expand_as(xyz)
+    xyz = torch.where(torch.isnan(xyz), default_pos, xyz)
+    lam = torch.as_tensor(table[:, 4], dtype=dtype, device=device)
+    lam = torch.where(torch.isnan(lam), wavelength.expand_as(lam), lam)
+    return Sources(incident=-unit(xyz), wavelength=lam)
+
+
+def polarization_factor(
+    kahn: torch.Tensor, incident: torch.Tensor, diffracted: torch.Tensor, polar_axis: torch.Tensor
+) -> torch.Tensor:
+    """Kahn polarization factor 0.5*(1 + cos^2 2theta - K cos(2 psi) sin^2 2theta).
+
+    psi is the azimuth of the diffracted ray about the incident beam, measured from the E-vector
+    (the component of ``polar_axis`` normal to the beam). cos(2 psi) is formed from the projections
+    directly, which avoids atan2 and stays differentiable along the beam.
+    """
+    cos2t = (incident * diffracted).sum(-1)
+    cos2t_sq = cos2t * cos2t
+    b_in = unit(torch.linalg.cross(polar_axis.expand_as(incident), incident))
+    e_in = unit(torch.linalg.cross(incident, b_in))
+    e_out = (diffracted * e_in).sum(-1)
+    b_out = (diffracted * b_in).sum(-1)
+    norm = e_out * e_out + b_out * b_out
+    on_axis = norm == 0
+    cos_2psi = torch.where(on_axis, torch.ones_like(norm), (e_out * e_out - b_out * b_out) / torch.where(on_axis, torch.ones_like(norm), norm))
+    return 0.5 * (1.0 + cos2t_sq - kahn * cos_2psi * (1.0 - cos2t_sq))
+
+
+def resolve_fluence(cfg: BeamConfig) -> float:
+    """Photons per m^2: -fluence, or -flux x -exposure / -beamsize^2 when a flux is given."""
+    beamsize = cfg.beamsize_mm / 1000.0
+    if cfg.flux != 0.0 and cfg.exposure_s > 0.0 and beamsize >= 0:
+        return cfg.flux * cfg.exposure_s / beamsize / beamsize
+    return cfg.fluence
+
+
+def water_background(fluence: torch.Tensor, water_um: float) -> torch.Tensor:
+    """nanoBragg's water term, added once per pixel before the r_e^2 * fluence / steps scaling."""
+    size = water_um * 1e-6
+    return WATER_F**2 * R_E_SQUARED * fluence * size**3 * 1e6 * AVOGADRO / WATER_MW

@@ -1,0 +1,185 @@
+"""Crystal lattice: unit cell to real and reciprocal vectors, orientation, spindle and mosaic rotations.
+
+The construction follows nanoBragg step by step (same intermediate vectors, same order), because the
+C program's choice of default orientation and its re-derivation of the reciprocal vectors from the
+real ones decide where every spot lands.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .rotations import axis_rotation, xyz_rotation
+
+
+@dataclass
+class Lattice:
+    """Real (Angstrom) and reciprocal (1/Angstrom) cell vectors as rows, after misset."""
+
+    real: torch.Tensor  # (3, 3): rows a, b, c
+    reciprocal: torch.Tensor  # (3, 3): rows a*, b*, c*
+    volume: torch.Tensor  # Angstrom^3
+
+
+def default_reciprocal_vectors(lengths: torch.Tensor, angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """nanoBragg's default orientation of a cell given as lengths (A) and angles (rad).
+
+    a* lies along x, b* in the x-y plane. Returns the reciprocal rows and the cell volume.
+    """
+    a, b, c = lengths.unbind(-1)
+    alpha, beta, gamma = angles.unbind(-1)
+    half_sum = (alpha + beta + gamma) / 2
+    skew = (half_sum.sin() * (half_sum - alpha).sin() * (half_sum - beta).sin() * (half_sum - gamma).sin()).abs()
+    volume = 2.0 * a * b * c * skew.sqrt()
+    a_star_len = b * c * alpha.sin() / volume
+    b_star_len = c * a * beta.sin() / volume
+    c_star_len = a * b * gamma.sin() / volume
+    cos_alpha_star = (beta.cos() * gamma.cos() - alpha.cos()) / (beta.sin() * gamma.sin())
+    cos_beta_star = (gamma.cos() * alpha.cos() - beta.cos()) / (gamma.sin() * alpha.sin())
+    cos_gamma_star = (alpha.cos() * beta.cos() - gamma.cos()) / (alpha.sin() * beta.sin())
+    sin_gamma_star = c / (volume * a_star_len * b_star_len)
+    zero = torch.zeros_like(a)
+    a_star = torch.stack([a_star_len, zero, zero])
+    b_star = torch.stack([b_star_len * cos_gamma_star, b_star_len * sin_gamma_star, zero])
+    c_star = torch.stack(
+        [
+            c_star_len * cos_beta_star,
+            c_star_len * (cos_alpha_star - cos_beta_star * cos_gamma_star) / sin_gamma_star,
+            c_star_len * volume / (a * b * c * sin_gamma_star),
+        ]
+    )
+    return torch.stack([a_star, b_star, c_star]), volume
+
+
+def lattice_from_cell(lengths: torch.Tensor, angles: torch.Tensor, misset: torch.Tensor) -> Lattice:
+    """Lattice of a user cell (-cell), rotated by misset angles (rad, about x then y then z)."""
+    reciprocal, volume = default_reciprocal_vectors(lengths, angles)
+    reciprocal = reciprocal @ xyz_rotation(*misset.unbind(-1)).T
+    a_star, b_star, c_star = reciprocal.unbind(0)
+    # nanoBragg forces |b* x c*| = a / V (and cyclic) so the user's cell lengths survive exactly.
+    crosses = torch.stack(
+        [torch.linalg.cross(b_star, c_star), torch.linalg.cross(c_star, a_star), torch.linalg.cross(a_star, b_star)]
+    )
+    crosses = crosses * (lengths / volume / crosses.norm(dim=-1))[:, None]
+    return _close_lattice(crosses * volume, volume)
+
+
+def lattice_from_mosflm(matrix: torch.Tensor, wavelength_A: torch.Tensor, misset: torch.Tensor) -> Lattice:
+    """Lattice of a MOSFLM A matrix (rows as in the file, wavelength-scaled), rotated by misset."""
+    reciprocal = matrix.T / wavelength_A
+    reciprocal = reciprocal @ xyz_rotation(*misset.unbind(-1)).T
+    a_star, b_star, c_star = reciprocal.unbind(0)
+    volume = 1.0 / torch.dot(a_star, torch.linalg.cross(b_star, c_star))
+    real = torch.stack(
+        [torch.linalg.cross(b_star, c_star), torch.linalg.cross(c_star, a_star), torch.linalg.cross(a_star, b_star)]
+    )
+    return _close_lattice(real * volume, volume)
+
+
+def _close_lattice(real: torch.Tensor, volume: torch.Tensor) -> Lattice:
+    """Regenerate the reciprocal vectors from the real ones, as nanoBragg does before simulating."""
+    a, b, c = real.unbind(0)
+    reciprocal = torch.stack([torch.linalg.cross(b, c), torch.linalg.cross(c, a), torch.linalg.cross(a, b)]) / volume
+    return Lattice(real=real, reciprocal=reciprocal, volume=volume)
+
+
+def cell_parameters(lattice: Lattice) -> tuple[list[float], list[float]]:
+    """Cell lengths (A) and angles (deg) of a lattice, for reporting."""
+    a, b, c = lattice.real.detach().double().unbind(0)
+    lengths = [float(v.norm()) for v in (a, b, c)]
+
+    def angle(u: torch.Tensor, v: torch.Tensor) -> float:
+        return math.degrees(math.acos(max(-1.0, min(1.0, float(torch.dot(u, v) / (u.norm() * v.norm()))))))
+
+    return lengths, [angle(b, c), angle(a, c), angle(a, b)]
+
+
+@dataclass(frozen=True)
+class PhiSweep:
+    """Spindle sampling after nanoBragg's auto-selection (radians)."""
+
+    start: float
+    step: float
+    steps: int
+    osc: float
+
+
+def resolve_phi_sweep(
+    phi0_deg: float, osc_deg: float | None, phistep_deg: float | None, phisteps: int | None
+) -> PhiSweep:
+    """nanoBragg's rules for whichever of range, step and count the user left out."""
+    osc = math.radians(osc_deg) if osc_deg is not None else -1.0
+    step = math.radians(phistep_deg) if phistep_deg is not None else -1.0
+    steps = phisteps if phisteps is not None else -1
+    if steps < 0:
+        if osc < 0.0:
+            if step <= 0.0:
+                steps, osc, step = 1, 0.0, 0.0
+            else:
+                osc, steps = step, 2
+        elif step <= 0.0:
+            steps, step = 2, osc / 2.0
+        else:
+            steps = math.ceil(osc / step)
+    else:
+        if steps == 0:
+            steps = 1
+        if osc < 0.0:
+            if step <= 0.0:
+                osc = math.radians(1.0)
+                step = osc / steps
+            else:
+                osc, steps = step, 2
+        elif step < 0.0:
+            step = osc / steps
+    return PhiSweep(start=math.radians(phi0_deg), step=step, steps=steps, osc=osc)
+
+
+def spindle_rotations(
+    sweep: PhiSweep, spindle_axis: torch.Tensor, phi_offset: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(phisteps, 3, 3) rotations about the spindle for each phi step.
+
+    ``phi_offset`` (rad) shifts the start angle, differentiably.
+    """
+    tics = torch.arange(sweep.steps, dtype=spindle_axis.dtype, device=spindle_axis.device)
+    phi = sweep.start + sweep.step * tics
+    if phi_offset is not None:
+        phi = phi + phi_offset
+    return axis_rotation(spindle_axis, phi)
+
+
+def resolve_mosaic(spread_deg: float | None, domains: int | None) -> tuple[float, int]:
+    """nanoBragg's rules for mosaic spread (deg) and domain count."""
+    spread = spread_deg if spread_deg is not None else -1.0
+    count = domains if domains is not None else -1
+    if count <= 0:
+        if spread < 0.0:
+            return 0.0, 1
+        return spread, 1 if spread == 0.0 else 10
+    if spread <= 0.0:
+        return 0.0, 1
+    return spread, count
+
+
+def mosaic_rotations(axes: torch.Tensor, angle_factors: torch.Tensor, spread_rad: torch.Tensor) -> torch.Tensor:
+    """(domains, 3, 3) mosaic rotations: domain d turns by spread * factor[d] about axes[d].
+
+    The seeded axes and factors stay fixed, so the spread is a smooth parameter.
+    """
+    return axis_rotation(axes, spread_rad * angle_factors)
+
+
+def crystal_size_in_cells(
+    real_lengths_m: list[float], N: tuple[float, float, float], xtalsize_m: tuple[float | None, ...]
+) -> tuple[float, float, float]:
+    """Cells along a, b, c: from -xtalsize where given (rounded up), never fewer than one."""
+    cells = []
+    for length, n, size in zip(real_lengths_m, N, xtalsize_m):
+        if size is not None and size > 0:
+            n = math.ceil(size / length)
+        cells.append(max(float(n), 1.0))
+    return cells[0], cells[1], cells[2]

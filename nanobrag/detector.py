@@ -1,0 +1,294 @@
+"""Detector geometry: conventions, beam centre, pivots, rotations, pixel positions, solid angle, sensor.
+
+The derivation of pix0 (the vector from the crystal to the first pixel's corner) follows nanoBragg
+exactly, including its quirks: the conventions force their own pivot, the "ratio" of distance to
+close distance ignores the two-theta swing, and XDS/DIALS geometry is placed from ORGX/ORGY while
+Xbeam/Ybeam only feed the header.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from .config import Convention, DetectorConfig, Pivot
+from .rotations import rotate_about_axis, unit, xyz_rotation
+
+# Basis of each convention: beam, fast, slow, normal, two-theta axis, polarization, spindle.
+_CONVENTION_AXES: dict[Convention, dict[str, tuple[float, float, float]]] = {
+    Convention.MOSFLM: dict(beam=(1, 0, 0), fdet=(0, 0, 1), sdet=(0, -1, 0), odet=(1, 0, 0),
+                            twotheta_axis=(0, 0, -1), polar=(0, 0, 1), spindle=(0, 0, 1)),
+    Convention.DENZO: dict(beam=(1, 0, 0), fdet=(0, 0, 1), sdet=(0, -1, 0), odet=(1, 0, 0),
+                           twotheta_axis=(0, 0, -1), polar=(0, 0, 1), spindle=(0, 0, 1)),
+    Convention.ADXV: dict(beam=(0, 0, 1), fdet=(1, 0, 0), sdet=(0, -1, 0), odet=(0, 0, 1),
+                          twotheta_axis=(-1, 0, 0), polar=(1, 0, 0), spindle=(1, 0, 0)),
+    Convention.XDS: dict(beam=(0, 0, 1), fdet=(1, 0, 0), sdet=(0, 1, 0), odet=(0, 0, 1),
+                         twotheta_axis=(1, 0, 0), polar=(1, 0, 0), spindle=(1, 0, 0)),
+    Convention.DIALS: dict(beam=(0, 0, 1), fdet=(1, 0, 0), sdet=(0, 1, 0), odet=(0, 0, 1),
+                           twotheta_axis=(0, 1, 0), polar=(0, 1, 0), spindle=(0, 1, 0)),
+    # nanoBragg's built-in defaults, used for whatever a CUSTOM setup leaves unspecified.
+    Convention.CUSTOM: dict(beam=(1, 0, 0), fdet=(0, 0, 1), sdet=(0, -1, 0), odet=(1, 0, 0),
+                            twotheta_axis=(0, 1, 0), polar=(0, 0, 1), spindle=(0, 0, 1)),
+}
+_FORCED_PIVOT = {
+    Convention.MOSFLM: Pivot.BEAM,
+    Convention.DENZO: Pivot.BEAM,
+    Convention.ADXV: Pivot.BEAM,
+    Convention.XDS: Pivot.SAMPLE,
+    Convention.DIALS: Pivot.SAMPLE,
+}
+
+
+@dataclass(frozen=True)
+class SensorLayers:
+    """Sensor thickness sampling after nanoBragg's auto-selection (metres, 1/metre)."""
+
+    thickness: float
+    step: float
+    steps: int
+    mu: float
+
+
+def resolve_sensor(cfg: DetectorConfig) -> SensorLayers:
+    thick = cfg.thick_um * 1e-6
+    depth = cfg.absorption_depth_um
+    if depth is None:
+        mu = -1.0
+    elif depth == 0.0 or math.isinf(depth):
+        mu = 0.0
+    else:
+        mu = 1.0 / (depth * 1e-6)
+    steps = cfg.thicksteps if cfg.thicksteps is not None else -1
+    if steps <= 0:
+        steps, step = 2, thick / 2
+    else:
+        if steps <= 1:
+            steps = 2
+        step = thick / (steps - 1)
+    if thick > 0.0 and mu < 0.0:
+        mu = 1.0 / thick
+    if thick <= 0.0 or step <= 0.0:
+        thick, step, steps = 0.0, 0.0, 1
+    return SensorLayers(thickness=thick, step=step, steps=steps, mu=mu)
+
+
+@dataclass(frozen=True)
+class PixelGrid:
+    fpixels: int
+    spixels: int
+    pixel_size: float  # metres
+    detsize_f: float
+    detsize_s: float
+
+
+def resolve_pixel_grid(cfg: DetectorConfig) -> PixelGrid:
+    pixel = cfg.pixel_mm / 1000.0
+    detsize_f = cfg.detsize_f_mm / 1000.0
+    detsize_s = cfg.detsize_s_mm / 1000.0
+    if cfg.fpixels:
+        detsize_f = pixel * cfg.fpixels
+    if cfg.spixels:
+        detsize_s = pixel * cfg.spixels
+    fpixels = math.ceil(detsize_f / pixel - 0.5)
+    spixels = math.ceil(detsize_s / pixel - 0.5)
+    return PixelGrid(fpixels=fpixels, spixels=spixels, pixel_size=pixel, detsize_f=detsize_f, detsize_s=detsize_s)
+
+
+@dataclass
+class DetectorGeometry:
+    """Resolved detector: unit axes, origin and the derived centres nanoBragg reports (metres)."""
+
+    grid: PixelGrid
+    fdet: torch.Tensor
+    sdet: torch.Tensor
+    odet: torch.Tensor
+    beam: torch.Tensor  # unit vector along the incident beam
+    polar: torch.Tensor
+    spindle: torch.Tensor
+    pix0: torch.Tensor
+    distance: torch.Tensor
+    close_distance: torch.Tensor
+    Fbeam: torch.Tensor
+    Sbeam: torch.Tensor
+    Fclose: torch.Tensor
+    Sclose: torch.Tensor
+    Xbeam: torch.Tensor
+    Ybeam: torch.Tensor
+    dials_origin_mm: torch.Tensor
+    pivot: Pivot
+    twotheta: torch.Tensor
+
+    @property
+    def ORGX(self) -> torch.Tensor:
+        return self.Fclose / self.grid.pixel_size + 0.5
+
+    @property
+    def ORGY(self) -> torch.Tensor:
+        return self.Sclose / self.grid.pixel_size + 0.5
+
+
+def resolve_axes(cfg: DetectorConfig) -> dict[str, tuple[float, float, float]]:
+    """The convention's axes, with a CUSTOM setup's user vectors where given."""
+    axes = dict(_CONVENTION_AXES[cfg.convention])
+    if cfg.convention is Convention.CUSTOM:
+        user = dict(beam=cfg.beam_vector, fdet=cfg.fdet_vector, sdet=cfg.sdet_vector, odet=cfg.odet_vector,
+                    twotheta_axis=cfg.twotheta_axis, polar=cfg.polar_vector)
+        axes.update({name: vec for name, vec in user.items() if vec is not None})
+    return axes
+
+
+def detector_geometry(
+    cfg: DetectorConfig,
+    *,
+    distance: torch.Tensor,
+    beam_x: Optional[torch.Tensor],
+    beam_y: Optional[torch.Tensor],
+    rotations: torch.Tensor,
+    twotheta: torch.Tensor,
+    spindle_axis: Optional[tuple[float, float, float]] = None,
+) -> DetectorGeometry:
+    """Place the detector. Lengths in metres, angles in radians, all tensors of one dtype/device.
+
+    ``beam_x``/``beam_y`` are -Xbeam/-Ybeam (None: the convention's default).
+    """
+    dtype, device = distance.dtype, distance.device
+
+    def vec(v) -> torch.Tensor:
+        return torch.as_tensor(v, dtype=dtype, device=device)
+
+    def scalar(x: float) -> torch.Tensor:
+        return torch.tensor(float(x), dtype=dtype, device=device)
+
+    grid = resolve_pixel_grid(cfg)
+    pixel = grid.pixel_size
+    axes = resolve_axes(cfg)
+    conv = cfg.convention
+
+    Fclose = scalar((cfg.ORGX - 0.5) * pixel if cfg.ORGX is not None else grid.detsize_f / 2.0)
+    Sclose = scalar((cfg.ORGY - 0.5) * pixel if cfg.ORGY is not None else grid.detsize_s / 2.0)
+    Xclose = scalar(cfg.Xclose_mm / 1000.0) if cfg.Xclose_mm is not None else Fclose
+    Yclose = scalar(cfg.Yclose_mm / 1000.0) if cfg.Yclose_mm is not None else Sclose
+
+    if conv is Convention.ADXV:
+        Xbeam = beam_x if beam_x is not None else scalar((grid.detsize_f + pixel) / 2.0)
+        Ybeam = beam_y if beam_y is not None else scalar((grid.detsize_s - pixel) / 2.0)
+        Fbeam, Sbeam = Xbeam, grid.detsize_s - Ybeam
+    elif conv in (Convention.MOSFLM, Convention.DENZO):
+        Xbeam = beam_x if beam_x is not None else scalar((grid.detsize_s + pixel) / 2.0)
+        Ybeam = beam_y if beam_y is not None else scalar((grid.detsize_f + pixel) / 2.0)
+        shift = 0.5 * pixel if conv is Convention.MOSFLM else 0.0
+        Fbeam, Sbeam = Ybeam + shift, Xbeam + shift
+    else:
+        Xbeam = beam_x if beam_x is not None else Xclose
+        Ybeam = beam_y if beam_y is not None else Yclose
+        Fbeam, Sbeam = Xbeam, Ybeam
+        if conv is Convention.CUSTOM:
+            Fclose, Sclose = Xbeam, Ybeam
+    pivot = _FORCED_PIVOT.get(conv) or cfg.pivot or Pivot.BEAM
+
+    beam = unit(vec(axes["beam"]))
+    fdet = unit(vec(axes["fdet"]))
+    sdet = unit(vec(axes["sdet"]))
+    odet_raw = vec(axes["odet"])
+    odet = unit(odet_raw)
+    if float(odet_raw.norm()) != 1.0:
+        # nanoBragg rebuilds a normal that was not given as a unit vector from fast x slow.
+        odet = unit(torch.linalg.cross(fdet, sdet))
+    polar = unit(vec(axes["polar"]))
+    spindle = unit(vec(spindle_axis if spindle_axis is not None else axes["spindle"]))
+    twotheta_axis = unit(vec(axes["twotheta_axis"]))
+
+    rot = xyz_rotation(*rotations.unbind(-1))
+    ratio = torch.dot(beam, rot @ odet)
+    if float(ratio.detach()) == 0.0:
+        ratio = ratio + torch.finfo(torch.float64).tiny
+    if cfg.close_distance_mm is not None:
+        close_distance = scalar(cfg.close_distance_mm / 1000.0)
+    else:
+        close_distance = (ratio * distance).abs()
+    distance = close_distance / ratio
+
+    def swing(v: torch.Tensor) -> torch.Tensor:
+        return rotate_about_axis(rot @ v, twotheta_axis, twotheta)
+
+    if pivot is Pivot.SAMPLE:
+        pix0 = swing(-Fclose * fdet - Sclose * sdet + close_distance * odet)
+    fdet, sdet, odet = swing(fdet), swing(sdet), swing(odet)
+    if pivot is Pivot.BEAM:
+        pix0 = -Fbeam * fdet - Sbeam * sdet + distance * beam
+    if cfg.pix0_vector_m is not None:
+        # An explicit origin wins (the 2017 C program parses -pix0_vector but never uses it).
+        pix0 = vec(cfg.pix0_vector_m)
+
+    Fclose = -torch.dot(pix0, fdet)
+    Sclose = -torch.dot(pix0, sdet)
+    close_distance = torch.dot(pix0, odet)
+    beam_spot = close_distance / ratio * beam - pix0
+    Fbeam = torch.dot(fdet, beam_spot)
+    Sbeam = torch.dot(sdet, beam_spot)
+    distance = close_distance / ratio
+    dials_axes = vec([[0, 0, 1], [0, 1, 0], [-1, 0, 0]])
+    return DetectorGeometry(
+        grid=grid, fdet=fdet, sdet=sdet, odet=odet, beam=beam, polar=polar, spindle=spindle, pix0=pix0,
+        distance=distance, close_distance=close_distance, Fbeam=Fbeam, Sbeam=Sbeam, Fclose=Fclose,
+        Sclose=Sclose, Xbeam=torch.as_tensor(Xbeam, dtype=dtype, device=device),
+        Ybeam=torch.as_tensor(Ybeam, dtype=dtype, device=device), dials_origin_mm=1000.0 * (dials_axes @ pix0),
+        pivot=pivot, twotheta=twotheta,
+    )
+
+
+def resolve_roi(cfg: DetectorConfig, grid: PixelGrid) -> tuple[int, int, int, int]:
+    """Inclusive (xmin, xmax, ymin, ymax) as nanoBragg resolves -roi; unset bounds cover everything."""
+    xmin, xmax, ymin, ymax = cfg.roi if cfg.roi is not None else (-1, -1, -1, -1)
+    return (
+        xmin if xmin >= 0 else 0,
+        xmax if xmax >= 0 else grid.fpixels,
+        ymin if ymin >= 0 else 0,
+        ymax if ymax >= 0 else grid.spixels,
+    )
+
+
+def pixel_positions(
+    geom: DetectorGeometry,
+    slow: torch.Tensor,
+    fast: torch.Tensor,
+    oversample: int,
+    layer_depths: torch.Tensor,
+    curved: bool,
+) -> torch.Tensor:
+    """Sub-pixel centres, (pixels, layers, oversample^2, 3) in metres, sub-pixels slow-major.
+
+    ``layer_depths`` (layers,) are offsets along the detector normal (sensor layers).
+    """
+    dtype = geom.pix0.dtype
+    sub = geom.grid.pixel_size / oversample
+    offsets = torch.arange(oversample, dtype=dtype, device=slow.device)
+    f_mm = sub * (fast.to(dtype)[:, None] * oversample + offsets) + sub / 2.0  # (P, O)
+    s_mm = sub * (slow.to(dtype)[:, None] * oversample + offsets) + sub / 2.0
+    in_plane = (s_mm[:, :, None, None] * geom.sdet + f_mm[:, None, :, None] * geom.fdet).flatten(1, 2)  # (P,Q,3)
+    pos = in_plane[:, None] + layer_depths[None, :, None, None] * geom.odet + geom.pix0  # (P,T,Q,3)
+    if curved:
+        # nanoBragg bends the flat position onto a sphere of radius "distance", reading its
+        # y and z components as arc lengths about the slow and fast axes.
+        start = (geom.distance * geom.beam).expand_as(pos)
+        bent = rotate_about_axis(start, geom.sdet, pos[..., 1] / geom.distance)
+        pos = rotate_about_axis(bent, geom.fdet, pos[..., 2] / geom.distance)
+    return pos
+
+
+def solid_angle(geom: DetectorGeometry, airpath: torch.Tensor, point_pixel: bool) -> torch.Tensor:
+    """Solid angle of a pixel seen from the crystal: (pixel/R)^2 * cos(obliquity), or 1/R^2 for point pixels."""
+    if point_pixel:
+        return 1.0 / airpath**2
+    return geom.grid.pixel_size**2 / airpath**2 * geom.close_distance / airpath
+
+
+def capture_fraction(
+    parallax: torch.Tensor, layer: torch.Tensor, sensor: SensorLayers
+) -> torch.Tensor:
+    """Fraction of photons absorbed in sensor layer ``layer`` for rays with cos(obliquity) ``parallax``."""
+    depth = sensor.step * sensor.mu / parallax
+    return torch.exp(-layer * depth) - torch.exp(-(layer + 1) * depth)

@@ -1,0 +1,73 @@
+"""Lattice transforms: how the crystal's size and shape spread intensity around each Bragg peak.
+
+All functions take fractional Miller indices stacked along the first dimension, hkl[0] = h and so
+on (each component contiguous, which keeps the elementwise work cache-friendly), and return the
+lattice factor F_latt (its square multiplies |F_cell|^2). N may be a tensor: the factors are smooth
+in N so crystal size can be refined.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .config import CrystalShape
+
+# sqrt of the volume ratio between a cube and its inscribed sphere, as nanoBragg scales sinc3.
+_ROUND_SCALE = 0.723601254558268
+# GAUSS and TOPHAT spots are scaled to the FWHM and volume of SQUARE spots (nanoBragg's constants).
+_GAUSS_WIDTH = 0.63
+_TOPHAT_RADIUS_SQ = 0.3969
+
+
+def sincg(delta: torch.Tensor, N: torch.Tensor) -> torch.Tensor:
+    """Grating function sin(pi N delta) / sin(pi delta) for delta = h - nearest integer.
+
+    For whole N this equals nanoBragg's sin(N pi h)/sin(pi h) up to sign (F_latt enters squared),
+    and reducing h first keeps float32 accurate at high indices. At delta == 0 the limit is N.
+    ``N`` broadcasts against ``delta``.
+    """
+    x = math.pi * delta
+    at_peak = x == 0
+    safe_x = torch.where(at_peak, 1.0, x)
+    ratio = torch.sin(N * safe_x) / torch.sin(safe_x)
+    return torch.where(at_peak, N.to(ratio.dtype), ratio)
+
+
+def sinc3(x_sq: torch.Tensor) -> torch.Tensor:
+    """Transform of a sphere, 3 (sin x - x cos x) / x^3, from x^2 (series near 0 keeps gradients finite)."""
+    small = x_sq < 1e-4
+    safe_sq = torch.where(small, torch.ones_like(x_sq), x_sq)
+    x = safe_sq.sqrt()
+    exact = 3.0 * (torch.sin(x) / x - torch.cos(x)) / safe_sq
+    series = 1.0 - x_sq / 10.0 + x_sq * x_sq / 280.0
+    return torch.where(small, series, exact)
+
+
+def lattice_factor(
+    shape: CrystalShape,
+    hkl: torch.Tensor,
+    N: torch.Tensor,
+    reciprocal: torch.Tensor,
+    fudge: float,
+) -> torch.Tensor:
+    """F_latt for fractional indices ``hkl`` (3, ...), cells ``N`` (3,), reciprocal rows (3, 3) in 1/A.
+
+    ROUND, GAUSS and TOPHAT measure the distance to the nearest node in reciprocal space with the
+    unrotated reciprocal vectors, as nanoBragg does.
+    """
+    delta = hkl - torch.ceil(hkl - 0.5)
+    N_b = N.view(3, *([1] * (hkl.dim() - 1)))
+    if shape is CrystalShape.SQUARE:
+        f = sincg(delta, N_b)
+        return f[0] * f[1] * f[2]
+    cells = N[0] * N[1] * N[2]
+    if shape is CrystalShape.ROUND:
+        radius_sq = (delta * delta * N_b * N_b).sum(0) * fudge
+        return cells * _ROUND_SCALE * sinc3(math.pi**2 * radius_sq)
+    recip = torch.tensordot(reciprocal, delta, dims=([0], [0]))  # (3 xyz, ...)
+    recip_sq = (recip**2).sum(0) * cells * cells
+    if shape is CrystalShape.GAUSS:
+        return cells * torch.exp(-recip_sq / _GAUSS_WIDTH * fudge)
+    return cells * (recip_sq * fudge < _TOPHAT_RADIUS_SQ).to(hkl.dtype)

@@ -1,0 +1,222 @@
+"""The renderer: the one place that batches pixels x layers x sub-pixels x sources x phi x mosaic.
+
+Pixels are processed in chunks, in nanoBragg's order (slow rows, then fast columns), so memory is
+bounded by the chunk size rather than the detector size. Within a chunk every other sampling axis
+is a tensor dimension; there are no Python loops over them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from .beam import R_E_SQUARED, polarization_factor
+from .config import SimulationConfig
+from .detector import capture_fraction, pixel_positions, solid_angle
+from .physics import lattice_factor
+from .setup import Setup, build_setup
+from .structure import (
+    InterpolationSwitch,
+    interpolation_safe,
+    lookup_nearest,
+    lookup_tricubic,
+    nearest_index,
+)
+
+# Evaluations (pixel x layer x sub-pixel x source x phi x domain) per chunk; each costs a few dozen
+# bytes of working memory per tensor, so this keeps a chunk in the tens of megabytes.
+DEFAULT_CHUNK_EVALUATIONS = int(os.environ.get("NANOBRAG_CHUNK_EVALUATIONS", 1 << 20))
+
+
+def simulate(
+    config: SimulationConfig,
+    *,
+    params: Optional[dict[str, torch.Tensor]] = None,
+    dtype: Optional[torch.dtype] = None,
+    device=None,
+) -> torch.Tensor:
+    """Render the image (slow, fast) in photons per pixel. See :func:`nanobrag.setup.build_setup`."""
+    return render(build_setup(config, params=params, dtype=dtype, device=device))
+
+
+def roi_bounds(setup: Setup) -> tuple[int, int, int, int]:
+    """Inclusive (first row, last row, first column, last column) that nanoBragg renders."""
+    spixels, fpixels = setup.shape_2d
+    xmin, xmax, ymin, ymax = setup.roi
+    return max(ymin, 0), min(ymax, spixels - 1), max(xmin, 0), min(xmax, fpixels - 1)
+
+
+def render(setup: Setup, *, chunk_evaluations: Optional[int] = None, compile: bool = False) -> torch.Tensor:
+    """Photons per pixel, shape (spixels, fpixels); zero outside the region of interest.
+
+    ``compile=True`` runs the lattice-transform hot loop through torch.compile: several times faster
+    for large jobs after a one-off compilation of tens of seconds. NANOBRAGG_DISABLE_COMPILE=1
+    overrides it (gradient tests rely on that guard).
+    """
+    use_compile = compile and not compile_disabled()
+    spixels, fpixels = setup.shape_2d
+    row0, row1, col0, col1 = roi_bounds(setup)
+    height, width = row1 - row0 + 1, col1 - col0 + 1
+    if height <= 0 or width <= 0:
+        return torch.zeros(spixels, fpixels, dtype=setup.dtype, device=setup.device)
+    phisteps, domains = setup.orientations.shape[:2]
+    per_pixel = setup.sensor.steps * setup.oversample**2 * setup.sources.count * phisteps * domains
+    chunk = max(1, (chunk_evaluations or DEFAULT_CHUNK_EVALUATIONS) // per_pixel)
+    count = height * width
+    switch = InterpolationSwitch(on=setup.structure.interpolate)
+    pieces = []
+    for start in range(0, count, chunk):
+        index = torch.arange(start, min(start + chunk, count), device=setup.device)
+        slow, fast = row0 + index // width, col0 + index % width
+        pieces.append(_render_chunk(setup, slow, fast, switch, count > chunk, use_compile))
+    block = torch.cat(pieces).view(height, width)
+    return torch.nn.functional.pad(block, (col0, fpixels - 1 - col1, row0, spixels - 1 - row1))
+
+
+def _render_chunk(
+    setup: Setup, slow: torch.Tensor, fast: torch.Tensor, switch: InterpolationSwitch, several: bool,
+    use_compile: bool,
+) -> torch.Tensor:
+    if not (several and torch.is_grad_enabled()):
+        values, switch.on = _pixel_values(setup, slow, fast, switch.on, use_compile)
+        return values
+    # Recompute each chunk during backward instead of keeping every chunk's intermediates alive.
+    state = {}
+
+    def run(slow_: torch.Tensor, fast_: torch.Tensor) -> torch.Tensor:
+        values, state["on"] = _pixel_values(setup, slow_, fast_, switch.on, use_compile)
+        return values
+
+    values = checkpoint(run, slow, fast, use_reentrant=False)
+    switch.on = state["on"]
+    return values
+
+
+def _pixel_values(
+    setup: Setup, slow: torch.Tensor, fast: torch.Tensor, interp_on: bool, use_compile: bool
+) -> tuple[torch.Tensor, bool]:
+    """Photons for a chunk of pixels, and whether interpolation is still on afterwards."""
+    cfg = setup.config.detector
+    geom, sensor = setup.geometry, setup.sensor
+    dtype, device = setup.dtype, setup.device
+    P = slow.numel()
+    depths = sensor.step * torch.arange(sensor.steps, dtype=dtype, device=device)
+    pos = pixel_positions(geom, slow, fast, setup.oversample, depths, cfg.curved)  # (P,T,Q,3)
+    airpath = pos.norm(dim=-1)
+    diffracted = pos / airpath[..., None]
+
+    # Per-pixel factors nanoBragg evaluates once (first sub-pixel) unless asked to oversample them.
+    weight: Optional[torch.Tensor] = None  # per (P,T,Q[,S]) factors folded into each contribution
+    pixel_factor = torch.ones(P, dtype=dtype, device=device)
+    omega = solid_angle(geom, airpath, cfg.point_pixel)
+    if cfg.oversample_omega:
+        weight = omega
+    else:
+        pixel_factor = pixel_factor * omega[:, 0, 0]
+    if sensor.thickness > 0.0:
+        layers = torch.arange(sensor.steps, dtype=dtype, device=device)[None, :, None]
+        captured = capture_fraction((diffracted * geom.odet).sum(-1), layers, sensor)
+        if cfg.oversample_thick:
+            weight = captured if weight is None else weight * captured
+        else:
+            # nanoBragg scales the sum over all layers by the last layer's capture fraction.
+            pixel_factor = pixel_factor * captured[:, -1, 0]
+
+    sources = setup.sources
+    scattering = (diffracted[:, :, :, None, :] - sources.incident) / sources.wavelength[:, None]  # (P,T,Q,S,3)
+    keep = None
+    if setup.dmin > 0.0:
+        stol = 0.5 * scattering.norm(dim=-1)
+        keep = ~(2.0 * setup.dmin * stol > 1.0)  # nanoBragg skips sources with d < dmin
+
+    if not setup.config.beam.nopolar:
+        polar = polarization_factor(setup.kahn, sources.incident, diffracted[:, :, :, None, :], geom.polar)
+        if cfg.oversample_polar:
+            weight = polar if weight is None else weight[..., None] * polar
+        else:
+            pixel_factor = pixel_factor * _first_evaluated(polar, keep)
+
+    # Miller indices for every orientation, component-first: hkl[i] is (evaluations, phi x domains).
+    phisteps, domains = setup.orientations.shape[:2]
+    by_component = setup.orientations.permute(2, 3, 0, 1).reshape(3, 3, phisteps * domains)
+    flat_scattering = scattering.reshape(-1, 3)
+    if setup.structure.table is None:
+        lattice_power = _compiled(_lattice_power) if use_compile else _lattice_power
+        per_evaluation = setup.structure.default_F**2 * lattice_power(
+            flat_scattering, by_component, setup.N, setup.lattice.reciprocal, setup.shape, setup.fudge
+        )
+    else:
+        hkl = torch.matmul(flat_scattering, by_component)
+        f_latt = lattice_factor(setup.shape, hkl, setup.N, setup.lattice.reciprocal, setup.fudge)
+        kept = keep.reshape(-1, 1) if keep is not None else None
+        f_cell, interp_on = _table_structure_factors(setup, hkl, f_latt, kept, interp_on)
+        per_evaluation = ((f_cell * f_latt) ** 2).sum(-1)
+    per_evaluation = per_evaluation.view(scattering.shape[:-1])  # (P,T,Q,S)
+    if keep is not None:
+        per_evaluation = torch.where(keep, per_evaluation, 0.0)
+    if weight is not None:
+        per_evaluation = per_evaluation * (weight if weight.dim() == per_evaluation.dim() else weight[..., None])
+    total = per_evaluation.reshape(P, -1).sum(-1)
+    scale = R_E_SQUARED * setup.fluence / setup.steps
+    return scale * (setup.background + total) * pixel_factor, interp_on
+
+
+def _lattice_power(
+    scattering: torch.Tensor, by_component: torch.Tensor, N: torch.Tensor, reciprocal: torch.Tensor,
+    shape, fudge: float,
+) -> torch.Tensor:
+    """Sum over orientations of F_latt^2 for each scattering vector: the hot loop of a default_F run."""
+    hkl = torch.matmul(scattering, by_component)
+    return (lattice_factor(shape, hkl, N, reciprocal, fudge) ** 2).sum(-1)
+
+
+_COMPILED: dict = {}
+
+
+def compile_disabled() -> bool:
+    """The guard gradient tests rely on: NANOBRAGG_DISABLE_COMPILE=1 keeps every path eager."""
+    return os.environ.get("NANOBRAGG_DISABLE_COMPILE", "") not in ("", "0")
+
+
+def _compiled(fn):
+    """torch.compile'd version of ``fn``, built once per process (first call pays the compile time)."""
+    if fn not in _COMPILED:
+        _COMPILED[fn] = torch.compile(fn, dynamic=None)
+    return _COMPILED[fn]
+
+
+def _first_evaluated(values: torch.Tensor, keep: Optional[torch.Tensor]) -> torch.Tensor:
+    """Per pixel, the value at the first (layer, sub-pixel, source) nanoBragg evaluates; 0 if none."""
+    flat = values.reshape(values.shape[0], -1)
+    if keep is None:
+        return flat[:, 0]
+    kept = keep.reshape(keep.shape[0], -1)
+    first = kept.to(torch.uint8).argmax(dim=1, keepdim=True)
+    return torch.where(kept.any(dim=1), flat.gather(1, first).squeeze(1), torch.zeros_like(flat[:, 0]))
+
+
+def _table_structure_factors(
+    setup: Setup, hkl: torch.Tensor, f_latt: torch.Tensor, keep: Optional[torch.Tensor], interp_on: bool
+) -> tuple[torch.Tensor, bool]:
+    """F_cell per evaluation and the interpolation state after this chunk (see structure.py)."""
+    sf = setup.structure
+    f_cell = lookup_nearest(sf, nearest_index(hkl))
+    if not interp_on:
+        return f_cell, False
+    # nanoBragg checks the stencil only for evaluations it reaches: kept sources, non-zero F_latt.
+    reached = f_latt != 0
+    if setup.config.beam.water_um != 0.0:
+        reached = torch.ones_like(reached)
+    if keep is not None:
+        reached = reached & keep
+    safe = interpolation_safe(sf, hkl)
+    unsafe = (~safe & reached).reshape(-1)
+    cutoff = int(unsafe.nonzero()[0, 0]) if bool(unsafe.any()) else unsafe.numel()
+    before = torch.arange(unsafe.numel(), device=hkl.device).view_as(safe) < cutoff
+    use_tricubic = before & safe
+    if bool(use_tricubic.any()):
+        f_cell = f_cell.masked_scatter(use_tricubic, lookup_tricubic(sf, hkl[:, use_tricubic]))
+    return f_cell, cutoff == unsafe.numel()

@@ -1,0 +1,188 @@
+"""Unit behaviour of the physics core, independent of the command line."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nanobrag import (
+    BeamConfig,
+    CrystalConfig,
+    DetectorConfig,
+    InputError,
+    SimulationConfig,
+    StructureConfig,
+    build_setup,
+    render,
+    simulate,
+)
+from nanobrag.beam import divergence_grid, resolve_sampling
+from nanobrag.crystal import resolve_mosaic, resolve_phi_sweep
+from nanobrag.detector import resolve_sensor
+from nanobrag.physics import sincg
+from nanobrag.structure import StructureFactors
+
+from .c_log import read_c_log
+
+
+def small_config(**detector) -> SimulationConfig:
+    det = dict(distance_mm=100, fpixels=24, spixels=20, pixel_mm=2.0, oversample=2)
+    det.update(detector)
+    return SimulationConfig(
+        crystal=CrystalConfig(cell=(70, 80, 90, 75, 85, 95), misset_deg=(10, 20, 30), N=(5, 5, 5)),
+        structure=StructureConfig(default_F=100),
+        detector=DetectorConfig(**det),
+        beam=BeamConfig(wavelength_A=1.0),
+    )
+
+
+class TestAgainstCLogs:
+    """Derived vectors against what the C program printed for the golden cases."""
+
+    def test_triclinic_cell_vectors(self, shared_dir):
+        log = read_c_log(shared_dir / "golden" / "triclinic_misset.log")
+        setup = build_setup(small_config())
+        assert setup.lattice.real.flatten().tolist() == pytest.approx(sum(log["real"], []), abs=2e-8)
+        assert setup.lattice.reciprocal.flatten().tolist() == pytest.approx(sum(log["reciprocal"], []), abs=2e-8)
+
+    def test_rotated_detector(self, shared_dir):
+        log = read_c_log(shared_dir / "golden" / "detector_rot.log")
+        cfg = small_config(fpixels=256, spixels=256, pixel_mm=0.4, rotx_deg=5, roty_deg=3, rotz_deg=2,
+                           twotheta_deg=15)
+        geom = build_setup(cfg).geometry
+        assert geom.fdet.tolist() == pytest.approx(log["fdet"], abs=1e-6)
+        assert geom.sdet.tolist() == pytest.approx(log["sdet"], abs=1e-6)
+        assert geom.odet.tolist() == pytest.approx(log["odet"], abs=1e-6)
+        for key in ("Fbeam", "Sbeam", "Fclose", "Sclose", "distance"):
+            assert float(getattr(geom, key)) == pytest.approx(log[key], rel=1e-5), key
+        assert geom.dials_origin_mm.tolist() == pytest.approx(log["dials_origin"], rel=1e-5)
+
+    def test_xds_origin(self, shared_dir):
+        log = read_c_log(shared_dir / "golden" / "xds_beam.log")
+        cfg = small_config(fpixels=256, spixels=256, pixel_mm=0.4, convention="xds", ORGX=100, ORGY=140)
+        geom = build_setup(cfg).geometry
+        assert [float(geom.Fclose), float(geom.Sclose)] == pytest.approx([log["Fclose"], log["Sclose"]])
+        assert geom.dials_origin_mm.tolist() == pytest.approx(log["dials_origin"])
+        assert float(geom.ORGX) == pytest.approx(100.0) and float(geom.ORGY) == pytest.approx(140.0)
+
+
+class TestSamplingRules:
+    def test_phi_defaults(self):
+        assert resolve_phi_sweep(0, None, None, None).steps == 1
+        sweep = resolve_phi_sweep(10, 2, None, 4)
+        assert (sweep.steps, sweep.step) == (4, pytest.approx(math.radians(0.5)))
+        sweep = resolve_phi_sweep(0, 1, None, None)  # osc alone: two steps of half the range
+        assert (sweep.steps, sweep.step) == (2, pytest.approx(math.radians(0.5)))
+
+    def test_divergence_range_and_steps(self):
+        s = resolve_sampling(2e-3, None, 3)
+        assert (s.range, s.step, s.steps) == (pytest.approx(2e-3), pytest.approx(1e-3), 3)
+        assert resolve_sampling(None, None, None).steps == 1
+        assert resolve_sampling(0.0, None, 5).steps == 1  # zero range collapses to one point
+
+    def test_round_divergence_trims_corners(self):
+        s = resolve_sampling(2e-3, None, 3)
+        kept = divergence_grid(s, s, round_div=True)
+        assert len(kept) == 5 and (0, 0) not in kept
+        assert len(divergence_grid(s, s, round_div=False)) == 9
+
+    def test_mosaic_and_sensor_rules(self):
+        assert resolve_mosaic(None, None) == (0.0, 1)
+        assert resolve_mosaic(0.5, None) == (0.5, 10)
+        assert resolve_mosaic(None, 8) == (0.0, 1)
+        layers = resolve_sensor(DetectorConfig(thick_um=450, thicksteps=4, absorption_depth_um=320))
+        assert (layers.steps, layers.step, layers.mu) == (4, pytest.approx(150e-6), pytest.approx(3125.0))
+        assert resolve_sensor(DetectorConfig()).steps == 1
+
+
+class TestRenderer:
+    def test_chunking_does_not_change_the_image(self):
+        setup = build_setup(small_config())
+        whole = render(setup)
+        tiny = render(setup, chunk_evaluations=7)
+        assert torch.allclose(whole, tiny, rtol=1e-12, atol=0)
+
+    def test_roi_renders_only_inside(self):
+        full = simulate(small_config())
+        part = simulate(small_config(roi=(3, 10, 5, 12)))
+        assert torch.equal(part[5:13, 3:11], full[5:13, 3:11])
+        mask = torch.ones_like(part, dtype=torch.bool)
+        mask[5:13, 3:11] = False
+        assert part[mask].abs().sum() == 0
+
+    def test_float32_agrees_with_float64(self):
+        f64 = simulate(small_config(), dtype=torch.float64)
+        f32 = simulate(small_config(), dtype=torch.float32)
+        assert f32.dtype == torch.float32
+        corr = torch.corrcoef(torch.stack([f64.flatten(), f32.double().flatten()]))[0, 1]
+        assert corr > 0.99999
+
+    def test_dtype_and_device_follow_parameter_tensors(self):
+        distance = torch.tensor(100.0, dtype=torch.float32)
+        image = simulate(small_config(), params={"distance": distance})
+        assert image.dtype == torch.float32 and image.device == distance.device
+
+    def test_unknown_parameter_is_an_input_error(self):
+        with pytest.raises(InputError, match="unknown parameter"):
+            simulate(small_config(), params={"cell_z": torch.tensor(1.0)})
+
+    def test_intensity_scales_with_default_F_squared(self):
+        base = simulate(small_config())
+        doubled = small_config()
+        doubled.structure.default_F = 200
+        assert torch.allclose(simulate(doubled), 4 * base, rtol=1e-12)
+
+
+class TestLatticeTransforms:
+    def test_sincg_limit_and_values(self):
+        N = torch.tensor(5.0, dtype=torch.float64)
+        delta = torch.tensor([0.0, 0.1, -0.3, 0.5], dtype=torch.float64)
+        expected = [5.0] + [math.sin(math.pi * 5 * d) / math.sin(math.pi * d) for d in (0.1, -0.3, 0.5)]
+        assert sincg(delta, N).tolist() == pytest.approx(expected)
+
+    def test_sincg_gradient_finite_at_peak(self):
+        delta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+        N = torch.tensor(4.0, dtype=torch.float64, requires_grad=True)
+        sincg(delta, N).sum().backward()
+        assert torch.isfinite(delta.grad).all() and N.grad.item() == pytest.approx(1.0)
+
+
+class TestInterpolationSwitch:
+    """nanoBragg turns tricubic interpolation off for good at the first out-of-range evaluation."""
+
+    def _setup(self, interpolate: bool):
+        setup = build_setup(small_config(fpixels=6, spixels=6, pixel_mm=4.0))
+        grid = torch.arange(9 * 9 * 9, dtype=torch.float64).reshape(9, 9, 9) % 7 + 10.0
+        setup.structure = StructureFactors(default_F=setup.structure.default_F, table=grid, lower=(-4, -4, -4),
+                                           interpolate=interpolate)
+        return setup
+
+    def test_out_of_range_switches_to_nearest_for_the_rest(self):
+        nearest = render(self._setup(False))
+        interpolated = render(self._setup(True))
+        # Pixel (0, 0) sees indices far outside the +-4 table, so from its first evaluation on the
+        # run falls back to the nearest reflection: identical images.
+        assert torch.equal(nearest, interpolated)
+
+    def test_in_range_interpolation_is_exact_for_cubics(self):
+        from nanobrag.structure import lookup_tricubic
+
+        idx = torch.arange(-6, 7, dtype=torch.float64)
+        h, k, l = torch.meshgrid(idx, idx, idx, indexing="ij")
+        table = 2 + h**3 - 0.5 * h * k * l + 0.25 * l**2 + k
+        sf = StructureFactors(default_F=torch.tensor(0.0, dtype=torch.float64), table=table, lower=(-6, -6, -6))
+        points = torch.tensor([[0.3, -1.7, 2.25], [3.9, 0.0, -3.5]], dtype=torch.float64).T
+        x, y, z = points
+        expected = 2 + x**3 - 0.5 * x * y * z + 0.25 * z**2 + y
+        assert lookup_tricubic(sf, points).tolist() == pytest.approx(expected.tolist(), rel=1e-12)
+
+    def test_interpolation_used_while_in_range(self):
+        setup = self._setup(True)
+        wide = torch.rand(121, 121, 121, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) + 1
+        setup.structure = StructureFactors(default_F=setup.structure.default_F, table=wide,
+                                           lower=(-60, -60, -60), interpolate=True)
+        interpolated = render(setup)
+        setup.structure.interpolate = False
+        assert not torch.allclose(interpolated, render(setup))
