@@ -1,0 +1,31 @@
+"""planctl's command line: one module per command, registered on the shared Typer app."""
+
+from __future__ import annotations
+
+import sys
+
+from planctl.cli import (  # noqa: F401  (importing a command module registers it)
+    attempts,
+    import_plan,
+    ledger,
+    next_tasks,
+    render,
+    run,
+    schema_export,
+    set_state,
+    show,
+    status,
+    validate,
+)
+from planctl.cli.app import app
+from planctl.errors import PlanctlError
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Typer reports usage errors itself (exit 2); planctl's own errors
+    become one ``planctl: error:`` line and their exit code, never a traceback."""
+    try:
+        app(args=argv, prog_name="planctl")
+    except PlanctlError as err:
+        print(f"planctl: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)

@@ -1,0 +1,70 @@
+"""The Typer application and what every command shares: the project root and console output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from planctl.project import Project
+from planctl.store import PlanFile, find_plan, read_all
+
+app = typer.Typer(
+    name="planctl",
+    help="Typed remediation plans, evidence bundles and generated ledgers.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+RootOption = typer.Option(
+    None,
+    "--root",
+    envvar="PLANCTL_ROOT",
+    help="Project root (the folder holding plans/). Default: the nearest such folder above the "
+    "working directory.",
+    file_okay=False,
+)
+
+
+PlanArgument = typer.Argument(..., help="Plan file name (gradient-flow-001) or initiative id.")
+AnyPlanArgument = typer.Argument(None, help="Plan file name or initiative id; default: every plan.")
+JsonOption = typer.Option(False, "--json", help="Print JSON for machines.")
+
+
+@app.callback()
+def _options(ctx: typer.Context, root: Path | None = RootOption) -> None:
+    ctx.obj = root
+
+
+def project(ctx: typer.Context) -> Project:
+    return Project.find(ctx.find_root().obj)
+
+
+def selected_plans(ctx: typer.Context, plan: str | None) -> list[PlanFile]:
+    """The plan named on the command line, or every plan of the project."""
+    proj = project(ctx)
+    return [find_plan(proj, plan)] if plan else read_all(proj)
+
+
+def console() -> Console:
+    # highlight=False: plan text is shown as written; markup=False: "[D]" is a state, not a style;
+    # soft_wrap: long lines are left to the terminal rather than broken mid-path.
+    return Console(highlight=False, markup=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    print(f"planctl: warning: {message}", file=sys.stderr)
+
+
+def note(message: str) -> None:
+    print(f"planctl: note: {message}", file=sys.stderr)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))

@@ -1,0 +1,44 @@
+"""planctl next [PLAN]: tasks whose prerequisites and dependencies are satisfied."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from planctl.cli.app import AnyPlanArgument, JsonOption, app, console, print_json, selected_plans
+from planctl.graph import ready_tasks
+
+
+@app.command("next")
+def next_tasks(
+    ctx: typer.Context,
+    plan: str | None = AnyPlanArgument,
+    as_json: bool = JsonOption,
+) -> None:
+    """List open tasks whose dependencies and required phases are closed."""
+    rows = [
+        {
+            "initiative": p.plan.initiative.id,
+            "plan": p.name,
+            "phase": phase.id,
+            "task": task.id,
+            "description": task.description,
+            "runnable": task.run is not None,
+        }
+        for p in selected_plans(ctx, plan)
+        for phase, task in ready_tasks(p.plan)
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console().print("Nothing is ready.")
+        return
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("Initiative", "Phase", "Task", "Runnable", "Description"):
+        table.add_column(column, overflow="fold" if column == "Description" else None)
+    for row in rows:
+        table.add_row(
+            row["initiative"], row["phase"], row["task"], "yes" if row["runnable"] else "", row["description"]
+        )
+    console().print(table)

@@ -1,0 +1,59 @@
+"""planctl show PLAN [TASK]: one plan (its markdown view) or one task in full."""
+
+from __future__ import annotations
+
+import typer
+
+from planctl.cli.app import JsonOption, PlanArgument, app, console, print_json, project
+from planctl.graph import blockers, prerequisites
+from planctl.records import load_records, records_path
+from planctl.store import find_plan
+from planctl.views import render_plan
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    plan: str = PlanArgument,
+    task: str | None = typer.Argument(None, help="Task id; default: the whole plan."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Print a plan as markdown, or every field of one task."""
+    proj = project(ctx)
+    plan_file = find_plan(proj, plan)
+    if task is None:
+        if as_json:
+            print_json(plan_file.plan.model_dump(mode="json"))
+        else:
+            print(render_plan(proj, plan_file), end="")
+        return
+    plan_file.task(task)
+    phase, found = plan_file.plan.find_task(task)  # type: ignore[misc]
+    records = load_records(records_path(proj, plan_file.name), plan_file.plan.initiative.id)
+    attempts = [a for a in records.attempts if a.task == found.id]
+    details = {
+        "initiative": plan_file.plan.initiative.id,
+        "phase": phase.id,
+        **found.model_dump(mode="json", exclude_none=True),
+        "waiting_for": [t.id for t in blockers(plan_file.plan, phase, found)],
+        "attempts": [a.number for a in attempts],
+    }
+    if as_json:
+        print_json(details)
+        return
+    out = console()
+    out.print(f"{details['initiative']} {found.id} {found.state.value} — {found.description}")
+    out.print(f"Phase {phase.id} — {phase.title}")
+    if found.reason:
+        out.print(f"Reason: {found.reason}")
+    if found.guidance:
+        out.print(f"Guidance: {found.guidance}")
+    needed = prerequisites(plan_file.plan, phase, found)
+    if needed:
+        out.print("Needs: " + ", ".join(f"{t.id} {t.state.value}" for t in needed))
+    if found.run:
+        out.print("Run:")
+        for key, value in found.run.model_dump(mode="json", exclude_defaults=True).items():
+            out.print(f"  {key}: {value}")
+    for attempt in attempts:
+        out.print(f"Attempt #{attempt.number} {attempt.stamp} {attempt.outcome}: {attempt.bundle}")

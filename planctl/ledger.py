@@ -1,0 +1,177 @@
+"""Ledgers and doc blocks, generated from plans + attempt records.
+
+    ledgers/fix_plan.md             index of initiatives, then per initiative: reproduction,
+                                    artifacts root, attempts history, next actions
+    ledgers/remediation_tracker.md  executive summary and cluster table
+
+Docs may embed generated blocks: a line ``<!-- planctl:NAME [PLAN] -->`` and a later line
+``<!-- planctl:end -->``; everything between them is replaced by macro NAME of blocks.md.j2.
+Markers inside fenced code blocks are left alone, so docs can show them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from planctl.errors import PlanctlError
+from planctl.graph import Counts, plan_status, ready_tasks
+from planctl.project import Project
+from planctl.records import Attempt, Records, load_records, records_path
+from planctl.schema import Phase, Plan, Task
+from planctl.store import PlanFile
+from planctl.views import GENERATED_MARKER, environment, render_template, template_errors, view_path
+
+FIX_PLAN = "fix_plan.md"
+TRACKER = "remediation_tracker.md"
+BLOCKS_TEMPLATE = "blocks.md.j2"
+# Block name -> whether it is about one plan (and so takes a PLAN argument).
+BLOCKS = {"index": False, "tracker": False, "status": True, "attempts": True, "next_actions": True}
+_BLOCK_OPEN = re.compile(r"^<!-- planctl:([\w-]+)(?:\s+(\S+))?\s*-->$")
+_BLOCK_END = "<!-- planctl:end -->"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One initiative as the ledgers show it."""
+
+    plan: Plan
+    name: str
+    file: str
+    view: str
+    counts: Counts
+    status: str
+    attempts: list[Attempt]
+    ready: list[tuple[Phase, Task]]
+
+    @property
+    def last(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def cluster(self) -> str:
+        return self.plan.cluster or "—"  # sorts after every named cluster
+
+    @property
+    def reproduction(self) -> str | None:
+        """The plan's reproduction command, else the command of its first runnable task, with
+        the guard environment spelled out."""
+        command = self.plan.reproduction or next(
+            (t.run.command for _, t in self.plan.tasks() if t.run and t.run.command), None
+        )
+        if command is None:
+            return None
+        guards = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.plan.guard_env.items())
+        return f"{guards} {command}" if guards else command
+
+
+def entries(
+    project: Project, plan_files: list[PlanFile], records_in_memory: dict[str, Records]
+) -> list[Entry]:
+    found = []
+    for plan_file in plan_files:
+        plan = plan_file.plan
+        counts = Counts.of(t for _, t in plan.tasks())
+        records = records_in_memory.get(plan_file.name) or load_records(
+            records_path(project, plan_file.name), plan.initiative.id
+        )
+        found.append(
+            Entry(
+                plan,
+                plan_file.name,
+                plan_file.display,
+                project.display(view_path(project, plan_file)),
+                counts,
+                plan_status(counts),
+                records.attempts,
+                ready_tasks(plan),
+            )
+        )
+    return found
+
+
+def ledger_files(project: Project, ledger: list[Entry]) -> dict[Path, str]:
+    context = {"entries": ledger, "totals": _totals(ledger), "marker": GENERATED_MARKER}
+    return {
+        project.ledgers_dir / FIX_PLAN: render_template(project, f"{FIX_PLAN}.j2", **context),
+        project.ledgers_dir / TRACKER: render_template(project, f"{TRACKER}.j2", **context),
+    }
+
+
+def _totals(ledger: list[Entry]) -> dict[str, object]:
+    attempts = [a for e in ledger for a in e.attempts]
+    outcomes = {
+        o: sum(a.outcome == o for a in attempts) for o in ("passed", "failed", "interrupted", "running")
+    }
+    latest = max(((a.stamp, e, a) for e in ledger for a in e.attempts), default=None, key=lambda t: t[0])
+    return {
+        "initiatives": len(ledger),
+        "by_status": {s: sum(e.status == s for e in ledger) for s in ("done", "in progress", "not started")},
+        "done": sum(e.counts.done for e in ledger),
+        "skipped": sum(e.counts.skipped for e in ledger),
+        "open": sum(e.counts.open for e in ledger),
+        "total": sum(e.counts.total for e in ledger),
+        "attempts": len(attempts),
+        "outcomes": outcomes,
+        "latest": latest[1:] if latest else None,
+    }
+
+
+def block_files(project: Project, ledger: list[Entry]) -> dict[Path, str]:
+    """Docs holding planctl blocks, with the blocks regenerated (docs/ and top-level *.md)."""
+    candidates = [*sorted(project.root.glob("*.md")), *sorted((project.root / "docs").rglob("*.md"))]
+    found = {}
+    with template_errors(project, BLOCKS_TEMPLATE):
+        render = functools.partial(
+            _render_block, environment(project).get_template(BLOCKS_TEMPLATE).module, ledger
+        )
+        for path in candidates:
+            text = path.read_text(encoding="utf-8")
+            if "<!-- planctl:" in text and project.views_dir not in path.parents:
+                found[path] = refresh_blocks(text, render, project.display(path))
+    return found
+
+
+def _render_block(module: object, ledger: list[Entry], name: str, argument: str | None, where: str) -> str:
+    if name not in BLOCKS:
+        raise PlanctlError(f"{where}: unknown planctl block '{name}' (known: {', '.join(BLOCKS)})")
+    macro = getattr(module, name)
+    if not BLOCKS[name]:
+        return str(macro(ledger))
+    if argument is None:
+        raise PlanctlError(f"{where}: planctl block '{name}' needs a plan: <!-- planctl:{name} PLAN -->")
+    entry = next(
+        (e for e in ledger if argument.lower() in (e.name.lower(), e.plan.initiative.id.lower())), None
+    )
+    if entry is None:
+        raise PlanctlError(f"{where}: planctl block '{name}': unknown plan '{argument}'")
+    return str(macro(entry))
+
+
+def refresh_blocks(text: str, render: Callable[[str, str | None, str], str], where: str) -> str:
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    in_fence = False
+    i = 0
+    while i < len(lines):
+        stripped = lines[i].strip()
+        out.append(lines[i])
+        if stripped.startswith(("```", "~~~")):
+            in_fence = not in_fence
+        opened = None if in_fence else _BLOCK_OPEN.match(stripped)
+        if opened and opened[1] not in ("end", "generated"):
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == _BLOCK_END), None)
+            if end is None:
+                raise PlanctlError(
+                    f"{where}:{i + 1}: planctl block '{opened[1]}' has no closing {_BLOCK_END}"
+                )
+            body = render(opened[1], opened[2], f"{where}:{i + 1}")
+            out.append(body if body.endswith("\n") or not body else body + "\n")
+            out.append(lines[end])
+            i = end
+        i += 1
+    return "".join(out)

@@ -1,0 +1,130 @@
+"""Per-plan records of what happened to a plan's tasks, stored as attempts/<plan>.yaml: numbered
+run attempts and state transitions.
+
+Only planctl writes these files, always under the project lock and atomically. They are, with the
+plans, the source of truth that ledgers are generated from.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from planctl.errors import PlanctlError
+from planctl.project import Project
+from planctl.safeio import atomic_write_text
+from planctl.schema import State, StrictModel
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Transition(StrictModel):
+    task: str
+    before: State
+    after: State
+    why: str | None = None
+    at: str = Field(default_factory=utc_now)
+    by: str = Field(description="'manual' (planctl set) or 'attempt #N'")
+
+
+class Check(StrictModel):
+    """One expectation judged against a run: what was expected, whether it held, and why."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+Outcome = Literal["running", "passed", "failed", "interrupted"]
+
+
+class Attempt(StrictModel):
+    number: int
+    task: str
+    phase: str
+    stamp: str
+    outcome: Outcome
+    reason: str | None = Field(None, description="why an attempt was interrupted")
+    started: str
+    finished: str | None = None
+    duration_s: float | None = None
+    command: str | None = None
+    exit_code: int | None = None
+    checks: list[Check] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    bundle: str
+    git: dict[str, Any] | None = Field(None, description="source commit, branch, dirty state")
+    host: str = Field(default_factory=socket.gethostname)
+    pid: int = Field(default_factory=os.getpid)
+
+
+class Records(StrictModel):
+    initiative: str
+    attempts: list[Attempt] = Field(default_factory=list)
+    transitions: list[Transition] = Field(default_factory=list)
+
+    def attempt(self, number: int) -> Attempt:
+        return next(a for a in self.attempts if a.number == number)
+
+    def next_number(self, prior_attempts: int) -> int:
+        return max([prior_attempts, *(a.number for a in self.attempts)]) + 1
+
+    def reap_orphans(self) -> list[Attempt]:
+        """Mark attempts whose planctl process died mid-run (on this host) as interrupted."""
+        here = socket.gethostname()
+        orphans = [
+            a for a in self.attempts if a.outcome == "running" and a.host == here and not _alive(a.pid)
+        ]
+        for attempt in orphans:
+            attempt.outcome = "interrupted"
+            attempt.reason = f"planctl process {attempt.pid} ended before recording an outcome"
+        return orphans
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def records_path(project: Project, plan_name: str) -> Path:
+    return project.attempts_dir / f"{plan_name}.yaml"
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    yaml.width = 4096
+    return yaml
+
+
+def load_records(path: Path, initiative: str) -> Records:
+    if not path.exists():
+        return Records(initiative=initiative)
+    try:
+        data = _yaml().load(path.read_text(encoding="utf-8"))
+        return Records.model_validate(data)
+    except (YAMLError, ValidationError) as err:
+        first = str(err).strip().splitlines()
+        raise PlanctlError(f"{path}: corrupt attempt records: {first[0] if first else err}") from None
+
+
+def save_records(path: Path, records: Records) -> bool:
+    buffer = io.StringIO()
+    _yaml().dump(records.model_dump(mode="json", exclude_none=True), buffer)
+    return atomic_write_text(path, buffer.getvalue())

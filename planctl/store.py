@@ -1,0 +1,185 @@
+"""Reading and writing plan files: parse, validate with locations, and edit states in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+
+from planctl.errors import Diagnostic, PlanctlError
+from planctl.graph import structure_problems
+from planctl.project import Project
+from planctl.safeio import atomic_write_text
+from planctl.schema import Plan, Task, TaskState
+from planctl.yamlio import dump, guess_indent, make_yaml, position, text_scalar
+
+
+@dataclass
+class PlanFile:
+    path: Path
+    display: str  # the path as users see it in messages
+    doc: CommentedMap  # the round-trip document: edits go here, then get written back
+    plan: Plan
+    indent: tuple[int, int, int]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def task(self, task_id: str) -> Task:
+        found = self.plan.find_task(task_id)
+        if found is None:
+            known = ", ".join(t.id for _, t in self.plan.tasks())
+            raise PlanctlError(f"{self.display}: unknown task '{task_id}' (tasks: {known})")
+        return found[1]
+
+
+def inspect_plan(project: Project, path: Path) -> tuple[PlanFile | None, list[Diagnostic]]:
+    """Parse and check one plan file; the plan is None when it does not match the schema."""
+    display = project.display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        return None, [Diagnostic(display, 1, 1, f"cannot read: {err.strerror}")]
+    indent = guess_indent(text)
+    try:
+        doc = make_yaml(indent).load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return None, [Diagnostic(display, line, col, f"invalid YAML: {err.problem or err.context}")]
+    if not isinstance(doc, CommentedMap):
+        return None, [Diagnostic(display, 1, 1, "a plan must be a YAML mapping")]
+    try:
+        plan = Plan.model_validate(doc)
+    except ValidationError as err:
+        return None, [
+            Diagnostic(
+                display,
+                *position(doc, e["loc"], at_key=e["type"] == "extra_forbidden"),
+                _describe_error(doc, e),
+            )
+            for e in err.errors()
+        ]
+    problems = [Diagnostic(display, *position(doc, loc), msg) for loc, msg in structure_problems(plan)]
+    return PlanFile(path, display, doc, plan, indent), problems
+
+
+def read_plan(project: Project, path: Path) -> PlanFile:
+    plan_file, problems = inspect_plan(project, path)
+    if problems:
+        raise problems[0].as_error()
+    assert plan_file is not None
+    return plan_file
+
+
+def read_all(project: Project) -> list[PlanFile]:
+    return [read_plan(project, path) for path in project.plan_paths()]
+
+
+def find_plan(project: Project, name: str) -> PlanFile:
+    """A plan by file name (``gradient-flow-001``) or initiative id (``GRADIENT-FLOW-001``)."""
+    for path in project.plan_paths():
+        if name.lower() in (path.stem.lower(), path.name.lower()):
+            return read_plan(project, path)
+    return select_plan(project, read_all(project), name)
+
+
+def select_plan(project: Project, plan_files: list[PlanFile], name: str) -> PlanFile:
+    """The plan named ``name`` (file name or initiative id) among already loaded plans."""
+    for plan_file in plan_files:
+        if name.lower() in (
+            plan_file.name.lower(),
+            plan_file.path.name.lower(),
+            plan_file.plan.initiative.id.lower(),
+        ):
+            return plan_file
+    known = ", ".join(p.name for p in plan_files) or "none"
+    raise PlanctlError(f"unknown plan '{name}' (plans in {project.display(project.plans_dir)}: {known})")
+
+
+def save_plan(plan_file: PlanFile) -> bool:
+    return atomic_write_text(plan_file.path, dump(plan_file.doc, make_yaml(plan_file.indent)))
+
+
+def new_plan_text(plan: Plan, header: str) -> str:
+    """YAML for a plan written from scratch (by import): defaults left out, each task's state
+    spelled out, long prose folded, ``header`` as the opening comment."""
+    data = plan.model_dump(mode="json", exclude_defaults=True)
+    for phase_data, phase in zip(data["phases"], plan.phases, strict=True):
+        phase_data["tasks"] = [
+            {"id": task.id, "description": task.description, "state": task.state.value} | task_data
+            for task_data, task in zip(phase_data.get("tasks", []), phase.tasks, strict=True)
+        ]
+    doc = _styled(data)
+    doc.yaml_set_start_comment(header)
+    return dump(doc, make_yaml())
+
+
+def _styled(value: Any) -> Any:
+    if isinstance(value, dict):
+        return CommentedMap((k, _styled(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return CommentedSeq(_styled(v) for v in value)
+    if isinstance(value, str):
+        return text_scalar(value)
+    return value
+
+
+def set_task_state(plan_file: PlanFile, task_id: str, state: TaskState, reason: str | None) -> None:
+    """Change a task's state (and skip reason) in the document, keeping everything else as is."""
+    plan_file.task(task_id)
+    node = next(t for phase in plan_file.doc["phases"] for t in phase.get("tasks", []) if t["id"] == task_id)
+    old = node.get("state")
+    quoted = (
+        type(old)
+        if isinstance(old, (SingleQuotedScalarString, DoubleQuotedScalarString))
+        else SingleQuotedScalarString
+    )
+    _put_after(node, "state", quoted(state.value), after="description")
+    if state is TaskState.SKIPPED:
+        _put_after(node, "reason", reason, after="state")
+    elif "reason" in node:
+        del node["reason"]
+    plan_file.plan = Plan.model_validate(plan_file.doc)
+
+
+def _put_after(node: CommentedMap, key: str, value: Any, after: str) -> None:
+    if key in node:
+        node[key] = value
+    else:
+        keys = list(node)
+        node.insert(keys.index(after) + 1 if after in keys else len(keys), key, value)
+
+
+def _describe_error(doc: Any, error: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        where, message = loc[:-1], f"unknown key '{loc[-1]}'"
+    elif kind == "missing":
+        where, message = loc[:-1], f"missing required key '{loc[-1]}'"
+    else:
+        where, message = loc, error["msg"].removeprefix("Value error, ")
+    label = _label(doc, where)
+    return f"{label}: {message}" if label else message
+
+
+def _label(doc: Any, loc: tuple[Any, ...]) -> str:
+    """A readable path such as ``phases[B].tasks[B2].state``: list items by their id."""
+    parts: list[str] = []
+    node = doc
+    for key in loc:
+        if isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
+            node = node[key]
+            item_id = node.get("id") if isinstance(node, dict) else None
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{item_id if item_id is not None else key}]"]
+        elif isinstance(node, CommentedMap) and key in node:
+            node = node[key]
+            parts.append(str(key))
+    return ".".join(parts)

@@ -1,0 +1,83 @@
+"""Whole-project checks: schema, structure, references to repository files, templates.
+
+A missing ``source`` reference is an error; a missing ``evidence`` reference (an artifact of a past
+or future run, typically under reports/) is a warning, since evidence may not be checked out.
+"""
+
+from __future__ import annotations
+
+from planctl.errors import Diagnostic
+from planctl.project import Project
+from planctl.refs import check_reference
+from planctl.store import PlanFile, inspect_plan
+from planctl.views import environment
+from planctl.yamlio import position
+
+
+def validate_project(project: Project) -> tuple[list[PlanFile], list[Diagnostic]]:
+    plan_files: list[PlanFile] = []
+    diagnostics: list[Diagnostic] = []
+    for path in project.plan_paths():
+        plan_file, problems = inspect_plan(project, path)
+        diagnostics += problems
+        if plan_file is not None:
+            plan_files.append(plan_file)
+            diagnostics += _reference_problems(project, plan_file) + _run_spec_problems(project, plan_file)
+    diagnostics += _duplicate_initiatives(plan_files)
+    return plan_files, diagnostics
+
+
+def _at(plan_file: PlanFile, loc: tuple, message: str, severity: str = "error") -> Diagnostic:
+    return Diagnostic(plan_file.display, *position(plan_file.doc, loc), message, severity)
+
+
+def _reference_problems(project: Project, plan_file: PlanFile) -> list[Diagnostic]:
+    found = []
+    for i, dep in enumerate(plan_file.plan.context.dependencies):
+        severity = "warning" if dep.kind == "evidence" else "error"
+        for problem in check_reference(project.root, dep.ref):
+            found.append(
+                _at(
+                    plan_file,
+                    ("context", "dependencies", i, "ref"),
+                    f"{dep.kind} dependency '{dep.ref}': {problem}",
+                    severity,
+                )
+            )
+    return found
+
+
+def _run_spec_problems(project: Project, plan_file: PlanFile) -> list[Diagnostic]:
+    """Templates and working directories that runs would not find."""
+    available = set(environment(project).list_templates())
+    found = []
+    for i, phase in enumerate(plan_file.plan.phases):
+        for j, task in enumerate(phase.tasks):
+            if task.run is None:
+                continue
+            at = ("phases", i, "tasks", j, "run")
+            if not (project.root / task.run.cwd).is_dir():
+                message = f"task {task.id}: working directory '{task.run.cwd}' does not exist"
+                found.append(_at(plan_file, (*at, "cwd"), message))
+            for k, artifact in enumerate(task.run.render):
+                if artifact.template not in available:
+                    message = f"task {task.id}: template '{artifact.template}' not found"
+                    found.append(_at(plan_file, (*at, "render", k, "template"), message))
+    return found
+
+
+def _duplicate_initiatives(plan_files: list[PlanFile]) -> list[Diagnostic]:
+    first_seen: dict[str, PlanFile] = {}
+    found = []
+    for plan_file in plan_files:
+        initiative = plan_file.plan.initiative.id
+        if initiative in first_seen:
+            found.append(
+                _at(
+                    plan_file,
+                    ("initiative", "id"),
+                    f"initiative {initiative} is also defined in {first_seen[initiative].display}",
+                )
+            )
+        first_seen.setdefault(initiative, plan_file)
+    return found

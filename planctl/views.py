@@ -1,0 +1,74 @@
+"""Markdown views rendered from plans through Jinja templates.
+
+Templates are looked up in the project's templates/ folder first, then in planctl's defaults
+(planctl/templates/), so a project overrides a default by keeping a file of the same name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import jinja2
+
+from planctl.errors import PlanctlError
+from planctl.project import Project
+from planctl.store import PlanFile
+
+PLAN_TEMPLATE = "plan.md.j2"
+GENERATED_MARKER = "<!-- planctl:generated"
+
+
+def table_cell(text: object) -> str:
+    """Text safe inside a markdown table cell: pipes escaped, line breaks as <br>."""
+    return str(text).replace("|", r"\|").replace("\n", "<br>")
+
+
+def environment(project: Project) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(project.templates_dir),
+                jinja2.PackageLoader("planctl", "templates"),
+            ]
+        ),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["cell"] = table_cell
+    return env
+
+
+@contextlib.contextmanager
+def template_errors(project: Project, name: str) -> Iterator[None]:
+    """Turn a missing or broken template (``name``, or one it imports) into a one-line user error."""
+    try:
+        yield
+    except jinja2.TemplateNotFound as err:
+        where = project.display(project.templates_dir)
+        raise PlanctlError(f"template {err.name} not found in {where} or planctl's defaults") from None
+    except jinja2.TemplateSyntaxError as err:
+        raise PlanctlError(
+            f"{err.filename or name}:{err.lineno}: template syntax error: {err.message}"
+        ) from None
+    except jinja2.TemplateError as err:
+        raise PlanctlError(f"template {name}: {err.message}") from None
+
+
+def render_template(project: Project, name: str, **context: object) -> str:
+    with template_errors(project, name):
+        return environment(project).get_template(name).render(**context)
+
+
+def view_path(project: Project, plan_file: PlanFile) -> Path:
+    return project.views_dir / f"{plan_file.name}.md"
+
+
+def render_plan(project: Project, plan_file: PlanFile) -> str:
+    return render_template(
+        project, PLAN_TEMPLATE, plan=plan_file.plan, source=plan_file.display, marker=GENERATED_MARKER
+    )

@@ -1,0 +1,133 @@
+"""The expectations language: selectors, thresholds, junit counts and file checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from planctl_testkit import write
+
+from planctl.bundle import junit_counts
+from planctl.expect import RunFacts, judge, select
+from planctl.schema import Expectations
+
+DOC = {"grads": {"a": 0.5, "b": [-2e-3, 0.0]}, "loss": 0, "ok": True, "runs": [{"g": 1}, {"g": 2}]}
+
+
+@pytest.mark.parametrize(
+    ("selector", "nodes"),
+    [
+        ("loss", [0]),
+        ("$.loss", [0]),
+        ("grads.a", [0.5]),
+        ("grads.*", [0.5, [-2e-3, 0.0]]),
+        ("grads.b.1", [0.0]),
+        ("grads.b.-1", [0.0]),
+        ("runs.*.g", [1, 2]),
+        ("missing.*", []),
+        ("grads.b.7", []),
+    ],
+)
+def test_selectors(selector, nodes):
+    assert list(select(DOC, selector)) == nodes
+
+
+def facts(tmp_path: Path, **overrides) -> RunFacts:
+    write(tmp_path / "bundle" / "m.json", json.dumps(DOC))
+    base = {
+        "exit_code": 0,
+        "junit": None,
+        "cwd": tmp_path,
+        "env": {"PLANCTL_BUNDLE": str(tmp_path / "bundle")},
+        "missing_artifacts": [],
+    }
+    return RunFacts(**base | overrides)
+
+
+def metric(**fields) -> Expectations:
+    return Expectations.model_validate({"metrics": [{"file": "$PLANCTL_BUNDLE/m.json", **fields}]})
+
+
+@pytest.mark.parametrize(
+    ("fields", "passed", "detail"),
+    [
+        (
+            {"select": "grads", "op": ">", "value": 1e-6, "abs": True},
+            False,
+            "3 values, 1 outside the threshold (e.g. 0)",
+        ),
+        (
+            {"select": "grads", "op": ">", "value": 1e-6, "abs": True, "quantifier": "any"},
+            True,
+            "3 values, 1 outside the threshold (e.g. 0)",
+        ),
+        ({"select": "grads.a", "op": "<=", "value": 0.5}, True, "1 values, 0 outside the threshold"),
+        ({"select": "loss", "op": "==", "value": 0}, True, "1 values, 0 outside the threshold"),
+        ({"select": "ok", "op": "==", "value": 1}, False, "the selector matched no numbers"),
+        ({"select": "nothing", "op": "==", "value": 0}, False, "the selector matched no numbers"),
+    ],
+)
+def test_metric_thresholds(tmp_path, fields, passed, detail):
+    [exit_check, check], _ = judge(metric(**fields), facts(tmp_path))
+    assert exit_check.passed and (check.passed, check.detail) == (passed, detail)
+
+
+def test_unreadable_metric_files_fail_with_a_reason(tmp_path):
+    write(tmp_path / "bundle" / "bad.json", "probe: not json\n")
+    expect = Expectations.model_validate(
+        {
+            "metrics": [
+                {"file": "$PLANCTL_BUNDLE/bad.json", "select": "x", "op": "==", "value": 0},
+                {"file": "nowhere.json", "select": "x", "op": "==", "value": 0},
+            ]
+        }
+    )
+    _, bad, missing = judge(expect, facts(tmp_path))[0]
+    assert not bad.passed and "is not readable JSON" in bad.detail
+    assert not missing.passed and missing.detail.endswith("nowhere.json does not exist")
+
+
+def test_exit_code_junit_files_and_artifacts(tmp_path):
+    write(tmp_path / "src" / "x.py", "default_F = 100\n")
+    expect = Expectations.model_validate(
+        {
+            "exit_code": 0,
+            "junit": {"passed": 1, "failed": 0},
+            "files": [
+                {"path": "src/x.py", "contains": "default_F = 100", "regex": r"^default_F\s*=\s*\d+$"},
+                {"path": "src/gone.py", "exists": False},
+                {"path": "src/x.py", "contains": "nope"},
+            ],
+        }
+    )
+    junit = {"tests": 2, "passed": 1, "failed": 1, "errors": 0, "skipped": 0}
+    checks, metrics = judge(
+        expect, facts(tmp_path, exit_code=3, junit=junit, missing_artifacts=["out/*.png"])
+    )
+    assert [(c.name, c.passed) for c in checks] == [
+        ("exit code", False),
+        ("junit passed", True),
+        ("junit failed", False),
+        ("src/x.py contains 'default_F = 100' and matches /^default_F\\s*=\\s*\\d+$/", True),
+        ("src/gone.py is absent", True),
+        ("src/x.py contains 'nope'", False),
+        ("artifact out/*.png", False),
+    ]
+    assert metrics == {"junit": junit}
+    [no_xml] = judge(Expectations(exit_code=None, junit={"passed": 1}), facts(tmp_path))[0]
+    assert (no_xml.passed, no_xml.detail) == (False, "no junit XML was written (is the command pytest?)")
+
+
+def test_junit_counts_sum_test_suites(tmp_path):
+    xml = write(
+        tmp_path / "junit.xml",
+        """\
+        <testsuites>
+          <testsuite name="a" tests="4" failures="1" errors="0" skipped="1"/>
+          <testsuite name="b" tests="2" failures="0" errors="1" skipped="0"/>
+        </testsuites>
+        """,
+    )
+    assert junit_counts(xml) == {"tests": 6, "failed": 1, "errors": 1, "skipped": 1, "passed": 3}
+    assert junit_counts(tmp_path / "absent.xml") is None

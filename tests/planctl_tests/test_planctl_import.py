@@ -1,0 +1,176 @@
+"""planctl import on the real markdown plans, and render reproducing their tables."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from planctl.importer import import_markdown
+from planctl.project import Project
+from planctl.store import read_plan
+from planctl.views import render_plan
+
+SHARED_PLANS = [
+    "cli-defaults.md",
+    "determinism.md",
+    "dtype-neutral.md",
+    "gradient-flow-001.md",
+    "source-weighting.md",
+]
+
+
+def table_rows(markdown: str) -> list[tuple[str, str, str]]:
+    """(id, description, state) of every task row, read independently of planctl's importer."""
+    rows = []
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) >= 4 and re.fullmatch(r"[A-Z]\d+", cells[0]):
+            rows.append((cells[0], cells[1], cells[2]))
+    return rows
+
+
+def phase_lines(markdown: str, label: str) -> list[str]:
+    return [line.split(":", 1)[1].strip() for line in markdown.splitlines() if line.startswith(f"{label}:")]
+
+
+@pytest.fixture
+def imported(tmp_path: Path, shared_dir: Path, planctl):
+    """Import one shared plan into a fresh project; return (plan file, markdown, cli result)."""
+
+    def run(name: str):
+        (tmp_path / "plans").mkdir(exist_ok=True)
+        result = planctl("import", shared_dir / "plans_md" / name, root=tmp_path)
+        assert result.code == 0, result.err
+        project = Project(tmp_path)
+        plan_file = read_plan(project, tmp_path / "plans" / name.replace(".md", ".yaml"))
+        return plan_file, (shared_dir / "plans_md" / name).read_text(encoding="utf-8"), result
+
+    return run
+
+
+@pytest.mark.parametrize("name", SHARED_PLANS)
+def test_every_shared_plan_imports_into_a_valid_plan(imported, name):
+    plan_file, markdown, result = imported(name)
+    assert [t.id for _, t in plan_file.plan.tasks()] == [row[0] for row in table_rows(markdown)]
+    # Whatever became a note was announced, one warning per note.
+    notes = (
+        len(plan_file.plan.context.notes)
+        + len(plan_file.plan.notes)
+        + sum(len(p.notes) for p in plan_file.plan.phases)
+    )
+    assert result.err.count("kept as") == notes
+
+
+def test_gradient_flow_keeps_every_phase_task_state_and_exit_criterion(imported):
+    plan_file, markdown, _ = imported("gradient-flow-001.md")
+    plan = plan_file.plan
+    assert plan.initiative.id == "GRADIENT-FLOW-001"
+    headings = re.findall(r"^### Phase (\w) — (.+)$", markdown, re.MULTILINE)
+    assert [(p.id, p.title) for p in plan.phases] == headings
+    assert [(t.id, t.description, t.state.value) for _, t in plan.tasks()] == table_rows(markdown)
+    assert [p.exit_criteria for p in plan.phases] == phase_lines(markdown, "Exit Criteria")
+    assert [p.goal for p in plan.phases] == phase_lines(markdown, "Goal")
+    summary = markdown.split("## Exit Criteria Summary", 1)[1]
+    assert plan.exit_criteria_summary == [line[2:] for line in summary.splitlines() if line.startswith("- ")]
+    skipped = [t for _, t in plan.tasks() if t.state.value == "[S]"]
+    assert [t.id for t in skipped] == ["B1", "B2"] and all(t.reason for t in skipped)
+    assert plan.guard_env == {
+        "CUDA_VISIBLE_DEVICES": "-1",
+        "KMP_DUPLICATE_LIB_OK": "TRUE",
+        "NANOBRAGG_DISABLE_COMPILE": "1",
+    }
+    assert plan.artifacts_root == "reports/2026-01-gradient-flow"
+    assert plan.prior_attempts == 2
+    assert [p.requires for p in plan.phases] == [[], ["A"], ["B"], ["C"]]
+    dependencies = {str(d.ref): d.kind for d in plan.context.dependencies}
+    assert dependencies["tests/test_gradients.py:360-444"] == "source"
+    assert dependencies['docs/development/pytorch_runtime_checklist.md §"Gradient Tests"'] == "source"
+    assert (
+        dependencies["reports/2026-01-test-suite-triage/phase_o/20251015T043128Z/chunks/chunk_03/summary.md"]
+        == "evidence"
+    )
+
+
+@pytest.mark.parametrize("name", SHARED_PLANS)
+def test_render_reproduces_the_markdown_tables(imported, name, tmp_path):
+    plan_file, markdown, _ = imported(name)
+    rendered = render_plan(Project(tmp_path), plan_file)
+    assert table_rows(rendered) == table_rows(markdown)
+    assert phase_lines(rendered, "Exit Criteria") == phase_lines(markdown, "Exit Criteria")
+    # The view is itself an importable plan that gives back the same plan.
+    assert import_markdown(rendered, f"{name} (rendered)").plan == plan_file.plan
+
+
+def test_render_command_writes_views_that_match_show(project, planctl):
+    result = planctl("render", root=project)
+    assert result.code == 0 and "docs/plans/demo.md" in result.out
+    view = (project / "docs" / "plans" / "demo.md").read_text()
+    assert planctl("show", "demo", root=project).out == view
+    assert table_rows(view) == [
+        ("A1", "First task", "[D]"),
+        ("A2", "Second task", "[ ]"),
+        ("B1", "Needs phase A", "[ ]"),
+        ("B2", "Needs B1", "[ ]"),
+    ]
+    assert "B2: depends on B1" in view
+    assert planctl("render", root=project).out.strip() == "ledgers and views are up to date"
+
+
+def test_project_templates_override_the_defaults(project, planctl):
+    (project / "templates").mkdir()
+    (project / "templates" / "plan.md.j2").write_text("custom view of {{ plan.initiative.id }}\n")
+    assert planctl("show", "demo", root=project).out == "custom view of DEMO-001\n"
+
+
+def test_import_keeps_what_it_cannot_map_and_warns(tmp_path, planctl):
+    source = tmp_path / "odd.md"
+    source.write_text(
+        "## Context\n- Initiative: ODD-001 — odd plan\n- Owner: someone\n\n"
+        "### Phase A — Only phase\nGoal: g\n\n| ID | Task Description | State | How/Why & Guidance |\n"
+        "| --- | --- | --- | --- |\n| A1 | Pending review | [P] | waiting |\n| A2 | Skipped without why | [S] | |\n"
+        "\nA stray paragraph.\n\n## Appendix\nSome text.\n"
+    )
+    (tmp_path / "plans").mkdir()
+    result = planctl("import", source, root=tmp_path)
+    assert result.code == 0
+    plan = read_plan(Project(tmp_path), tmp_path / "plans" / "odd.yaml").plan
+    assert plan.context.notes == ["- Owner: someone"]
+    assert plan.notes == ["## Appendix\nSome text."]
+    assert "A stray paragraph." in plan.phases[0].notes
+    assert [t.state.value for t in plan.phases[0].tasks] == ["[ ]", "[S]"]
+    for expected in (
+        "unknown state marker '[P]'",
+        "gives no reason",
+        "kept as context note: - Owner",
+        "kept as plan note: ## Appendix",
+        "kept as phase A note: A stray paragraph.",
+    ):
+        assert expected in result.err
+    again = planctl("import", source, root=tmp_path)
+    assert again.code == 2 and "exists; pass --force" in again.err
+    assert planctl("import", source, "--force", root=tmp_path).code == 0
+
+
+def test_import_rejects_a_file_without_phases(tmp_path, planctl):
+    source = tmp_path / "notes.md"
+    source.write_text("# Just notes\nnothing here\n")
+    (tmp_path / "plans").mkdir()
+    result = planctl("import", source, root=tmp_path)
+    assert result.code == 2
+    assert (
+        result.err.strip()
+        == "planctl: error: notes.md: no '### Phase X — Title' sections found; is this a plan?"
+    )
+    assert not (tmp_path / "plans" / "notes.yaml").exists()
+
+
+def test_a_broken_template_is_a_one_line_error(project, planctl):
+    (project / "templates").mkdir()
+    (project / "templates" / "plan.md.j2").write_text("{% if %}\n")
+    result = planctl("render", root=project)
+    assert result.code == 2
+    assert result.err.startswith("planctl: error: ") and result.err.count("\n") == 1
+    assert "plan.md.j2:1: template syntax error" in result.err
+    assert not (project / "docs" / "plans").exists()
