@@ -3,6 +3,8 @@
 Every file nanobrag writes is first written to a hidden temporary file in the target directory and
 moved into place with :func:`os.replace` only once everything else has succeeded, so a failure
 never leaves a half-written file (or, for a group of outputs, a partial set of files) behind.
+A target that exists and is not a regular file (``/dev/null``, a named pipe) is written to in place
+at that moment instead: replacing it would destroy the device or pipe.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ class StagedOutputs:
 
     def __init__(self) -> None:
         self._staged: list[tuple[Path, Path]] = []  # (temporary, final)
+        self._in_place: list[tuple[Path, bytes]] = []  # special files, written at commit
 
     def stage(self, path: str | os.PathLike[str], data: bytes) -> None:
         final = Path(path)
+        if final.exists() and not final.is_file():
+            self._in_place.append((final, data))
+            return
         temporary = final.with_name(f".{final.name}.{secrets.token_hex(6)}.tmp")
         try:
             # 0o666 lets the umask decide permissions, like any ordinary new file.
@@ -57,6 +63,9 @@ class StagedOutputs:
         try:
             for temporary, final in self._staged:
                 os.replace(temporary, final)
+            for final, data in self._in_place:
+                with final.open("wb") as handle:
+                    handle.write(data)
         except OSError as err:
             raise InputError(f"cannot write {final}: {err.strerror}") from err
         finally:
@@ -67,6 +76,7 @@ class StagedOutputs:
         for temporary, _ in self._staged:
             temporary.unlink(missing_ok=True)
         self._staged.clear()
+        self._in_place.clear()
 
     def __enter__(self) -> StagedOutputs:
         return self
