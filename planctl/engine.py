@@ -9,6 +9,7 @@ run killed outright leaves a ``running`` record that the next run marks ``interr
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from planctl.bundle import (
     commands_text,
     create_bundle,
     environment_snapshot,
+    expand,
     junit_counts,
     listing,
     write_json,
@@ -93,7 +95,7 @@ def run_task(
     except PlanctlError as err:
         if reservation is None:
             raise  # refused before anything was reserved
-        _fail(reservation.attempt, "run setup", err)  # e.g. a broken template
+        _fail(reservation.attempt, "run", err)  # e.g. a broken template or its missing data
     attempt = reservation.attempt
     attempt.finished = attempt.finished or utc_now()
     commit_id = None
@@ -203,6 +205,17 @@ def _execute(project: Project, reservation: _Reservation) -> None:
         variables["PYTEST_ADDOPTS"] = f"{os.environ.get('PYTEST_ADDOPTS', '')} {extra}".strip()
     env = {**os.environ, **variables}
     write_json(bundle.file("env.json"), environment_snapshot(plan.guard_env, spec.env, env))
+    exit_code = None
+    if spec.command:
+        atomic_write_text(bundle.file("commands.txt"), commands_text(spec.command, cwd, variables))
+        finished = run_command(spec.command, cwd, env, spec.timeout, bundle.file("output.log"))
+        exit_code = attempt.exit_code = finished.exit_code
+        attempt.duration_s = finished.duration_s
+        atomic_write_text(bundle.file("exit_code.txt"), f"{finished.exit_code}\n")
+        if finished.stopped_by:
+            attempt.outcome, attempt.reason, attempt.finished = "interrupted", finished.stopped_by, utc_now()
+            return
+    # Templates render after the command, so a design packet can quote what the command measured.
     for artifact in spec.render:
         target = bundle.file(artifact.output)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -217,23 +230,22 @@ def _execute(project: Project, reservation: _Reservation) -> None:
                 attempt=attempt,
                 evidence=_earlier_attempts(project, reservation),
                 vars=artifact.vars,
+                data={name: _json_input(cwd / expand(path, env)) for name, path in artifact.data.items()},
             ),
         )
-    exit_code = None
-    if spec.command:
-        atomic_write_text(bundle.file("commands.txt"), commands_text(spec.command, cwd, variables))
-        finished = run_command(spec.command, cwd, env, spec.timeout, bundle.file("output.log"))
-        exit_code = attempt.exit_code = finished.exit_code
-        attempt.duration_s = finished.duration_s
-        atomic_write_text(bundle.file("exit_code.txt"), f"{finished.exit_code}\n")
-        if finished.stopped_by:
-            attempt.outcome, attempt.reason, attempt.finished = "interrupted", finished.stopped_by, utc_now()
-            return
     missing = collect_artifacts(spec.artifacts, cwd, bundle, env)
     facts = RunFacts(exit_code, junit_counts(bundle.file("junit.xml")), cwd, env, missing)
     attempt.checks, attempt.metrics = judge(spec.expect, facts)
     attempt.outcome = "passed" if all(c.passed for c in attempt.checks) else "failed"
     attempt.finished = utc_now()
+
+
+def _json_input(path: Path) -> object:
+    """A JSON file a template asked for; a missing or malformed one fails the attempt with its name."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise PlanctlError(f"template data {path}: {err}") from err
 
 
 def _earlier_attempts(project: Project, reservation: _Reservation) -> list[Attempt]:

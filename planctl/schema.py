@@ -152,6 +152,10 @@ class TemplateArtifact(StrictModel):
     template: str = Field(description="template name in templates/ or planctl's defaults")
     output: str = Field(description="file name inside the bundle")
     vars: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON files the command wrote ($VARS expanded, relative to cwd), given to the template as data.<name>",
+    )
 
     @field_validator("output")
     @classmethod

@@ -157,7 +157,7 @@ def test_a_template_that_cannot_render_fails_the_attempt_and_says_why(repo, plan
     assert result.code == 1
     attempt = load_records(records_path(Project(repo), "run"), "RUN-001").attempt(3)
     [check] = attempt.checks
-    assert (attempt.outcome, check.name, check.passed) == ("failed", "run setup", False)
+    assert (attempt.outcome, check.name, check.passed) == ("failed", "run", False)
     assert check.detail == "template missing.md.j2 not found in templates or planctl's defaults"
     assert "Attempt #3: failed" in (bundle_of(repo, 3) / "summary.md").read_text()
     assert planctl("show", "run", "A3", root=repo).out.splitlines()[-1].startswith("Attempt #3 ")
@@ -384,3 +384,35 @@ def test_a_task_without_a_run_spec_cannot_run(tmp_path, planctl):
         "planctl: error: plans/p.yaml: task A1 has no run spec: nothing to run\n",
     )
     assert not (tmp_path / "attempts").exists()
+
+
+def test_a_template_can_quote_the_json_its_command_wrote(repo, planctl):
+    (repo / "templates").mkdir(exist_ok=True)
+    (repo / "templates" / "quote.md.j2").write_text("control gradients: {{ data.probe.control.a }}, {{ data.probe.control.b }}\n")
+    plan = repo / "plans" / "run.yaml"
+    plan.write_text(
+        plan.read_text().replace(
+            "            - template: design.md.j2\n              output: design.md\n",
+            "            - template: quote.md.j2\n              output: quote.md\n"
+            "              data: {probe: $PLANCTL_BUNDLE/gradients.json}\n"
+            "            - template: design.md.j2\n              output: design.md\n",
+        )
+    )
+    assert planctl("run", "run", "A3", root=repo).code == 0
+    assert (bundle_of(repo, 3) / "quote.md").read_text() == "control gradients: 0.25, -0.0003\n"
+
+
+def test_missing_template_data_fails_the_attempt_naming_the_file(repo, planctl):
+    plan = repo / "plans" / "run.yaml"
+    plan.write_text(
+        plan.read_text().replace(
+            "              output: design.md\n",
+            "              output: design.md\n              data: {probe: $PLANCTL_BUNDLE/absent.json}\n",
+            1,
+        )
+    )
+    assert planctl("run", "run", "A3", root=repo).code == 1
+    attempt = load_records(records_path(Project(repo), "run"), "RUN-001").attempt(3)
+    [check] = attempt.checks
+    assert (check.name, check.passed) == ("run", False)
+    assert "template data" in check.detail and "absent.json" in check.detail
