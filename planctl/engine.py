@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,7 +204,12 @@ def _execute(project: Project, reservation: _Reservation) -> None:
         # PYTEST_ADDOPTS reaches pytest however the command starts it (env ..., python -m, scripts).
         extra = f"--junitxml={bundle.file('junit.xml')}"
         variables["PYTEST_ADDOPTS"] = f"{os.environ.get('PYTEST_ADDOPTS', '')} {extra}".strip()
-    env = {**os.environ, **variables}
+    # Tools installed beside planctl (pytest, nanobrag, planctl) are found even without an activated venv.
+    tools = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if tools not in path.split(os.pathsep):
+        path = os.pathsep.join(filter(None, [tools, path]))
+    env = {**os.environ, "PATH": path, **variables}
     write_json(bundle.file("env.json"), environment_snapshot(plan.guard_env, spec.env, env))
     exit_code = None
     if spec.command:
