@@ -576,7 +576,7 @@ def flag_help() -> str:
     """One line per flag, for ``nanobrag -h``."""
     lines = [
         "usage: nanobrag [FLAGS]       nanoBragg's flags (see docs/cli.md)",
-        "       nanobrag COMMAND ...   nanobrag's own commands (nanobrag version)",
+        "       nanobrag COMMAND ...   nanobrag's own commands: probe-gradients, refine, version (COMMAND --help)",
         "",
     ]
     for flag in FLAGS:
