@@ -198,3 +198,16 @@ def test_pix0_vector_places_the_detector():
     assert torch.allclose(custom, mosflm, rtol=1e-10)
     moved = simulate(parse_flags((base + " -pix0_vector 0.1 0.0600 -0.0544").split())[0])
     assert not torch.allclose(moved, mosflm)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_matches_cpu():
+    cfg = small_config()
+    cfg.crystal.mosaic_spread_deg, cfg.crystal.mosaic_domains = 0.3, 3
+    cpu = simulate(cfg, dtype=torch.float64)
+    distance = torch.tensor(100.0, dtype=torch.float64, device="cuda", requires_grad=True)
+    gpu = simulate(cfg, params={"distance": distance})
+    assert gpu.device.type == "cuda"
+    assert torch.allclose(gpu.cpu(), cpu, rtol=1e-10)
+    gpu.sum().backward()
+    assert distance.grad is not None and torch.isfinite(distance.grad)
