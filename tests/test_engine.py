@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -211,3 +212,18 @@ def test_cuda_matches_cpu():
     assert torch.allclose(gpu.cpu(), cpu, rtol=1e-10)
     gpu.sum().backward()
     assert distance.grad is not None and torch.isfinite(distance.grad)
+
+
+@pytest.mark.slow
+def test_compiled_hot_loop_matches_eager(monkeypatch):
+    monkeypatch.delenv("NANOBRAGG_DISABLE_COMPILE", raising=False)  # gradient modules set it globally
+    setup = build_setup(small_config())
+    assert torch.allclose(render(setup, compile=True), render(setup), rtol=1e-9)
+
+
+def test_disable_compile_guard_keeps_everything_eager(monkeypatch):
+    simulate_module = importlib.import_module("nanobrag.simulate")  # the package exports a function of that name
+    monkeypatch.setenv("NANOBRAGG_DISABLE_COMPILE", "1")
+    monkeypatch.setattr(simulate_module, "_COMPILED", {})
+    render(build_setup(small_config()), compile=True)
+    assert simulate_module._COMPILED == {}
