@@ -179,7 +179,9 @@ def build_setup(
     orientations = real_m @ spindle.transpose(-1, -2)[:, None] @ mosaic.transpose(-1, -2)[None]
 
     sources = _build_sources(config, geometry, value, params, wavelength)
-    oversample = _resolve_oversample(det.oversample, real_lengths_m, cells, bm.wavelength_A * 1e-10,
+    # The automatic oversampling sees the wavelength the physics uses (a parameter, if one is given).
+    rule_wavelength_A = float(wavelength_A.detach()) if "wavelength" in params else bm.wavelength_A
+    oversample = _resolve_oversample(det.oversample, real_lengths_m, cells, rule_wavelength_A * 1e-10,
                                      float(geometry.distance.detach()), geometry.grid.pixel_size)
     fluence = value("fluence", beam_mod.resolve_fluence(bm))
     structure = _build_structure(config, value, cells)

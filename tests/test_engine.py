@@ -125,6 +125,14 @@ class TestRenderer:
         image = simulate(small_config(), params={"distance": distance})
         assert image.dtype == torch.float32 and image.device == distance.device
 
+    def test_automatic_oversampling_uses_the_wavelength_parameter(self):
+        # The automatic choice must see the same wavelength as the physics, as distance and cell do.
+        config = small_config(oversample=None, pixel_mm=0.5)
+        config.crystal.N = (20.0, 20.0, 20.0)
+        by_parameter = build_setup(config, params={"wavelength": torch.tensor(0.5, dtype=torch.float64)})
+        config.beam.wavelength_A = 0.5
+        assert by_parameter.oversample == build_setup(config).oversample > 1
+
     def test_unknown_parameter_is_an_input_error(self):
         with pytest.raises(InputError, match="unknown parameter"):
             simulate(small_config(), params={"cell_z": torch.tensor(1.0)})
