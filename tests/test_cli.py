@@ -133,6 +133,14 @@ def test_unwritable_output_leaves_no_other_file(tmp_path, monkeypatch, capsys, g
     assert _files(tmp_path) == []  # the float, int and PGM files were staged, then removed
 
 
+def test_output_that_is_a_directory_leaves_no_other_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    assert cli.main([*CELL, "-detpixels", "4", "-oversample", "1", "-nonoise", "-intfile", "out"]) == 2
+    assert _error(capsys) == "cannot write out: Is a directory"
+    assert _files(tmp_path) == ["out"] and not list((tmp_path / "out").iterdir())
+
+
 def test_cuda_request_without_cuda_is_an_input_error(tmp_path, monkeypatch, capsys):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
