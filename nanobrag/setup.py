@@ -297,6 +297,11 @@ def _resolve_oversample(
         return requested
     xtalsize_max = max(length * n for length, n in zip(lengths_m, cells))
     reciprocal_pixel = wavelength_m * distance_m / pixel_m
+    if not 0.0 < reciprocal_pixel < math.inf:
+        raise InputError(
+            f"automatic oversampling needs a non-zero, finite detector distance (got {distance_m * 1000:g} mm)"
+            " and wavelength; give -distance, or -oversample N"
+        )
     return max(1, math.ceil(3.0 * xtalsize_max / reciprocal_pixel))
 
 

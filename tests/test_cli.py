@@ -103,6 +103,8 @@ def _error(capsys) -> str:
         ([*CELL, "-sourcefile", "missing.txt"], "-sourcefile: cannot read missing.txt: No such file or directory"),
         ([*CELL, "-mask", "m.img"], "-mask: an SMV pixel mask is not supported by nanobrag"),
         ([*CELL, "-dtype", "int8"], "-dtype: expected one of float32, float64, got 'int8'"),
+        ([*CELL, "-lambda", "nan"], "-lambda: expected a number, got 'nan'"),
+        ([*CELL, "-distance", "0"], "automatic oversampling needs a non-zero, finite detector distance"),
     ],
 )
 def test_input_errors_exit_2_with_one_line_and_no_files(tmp_path, monkeypatch, capsys, args, message):
