@@ -201,3 +201,12 @@ def test_undecodable_and_unwritable_files_get_one_line_and_exit_2(project, planc
     result = planctl("status", root=project)
     message = "planctl: error: plans/latin1.yaml:1:1: not UTF-8 text: byte 15 cannot be decoded\n"
     assert (result.code, result.err) == (2, message)
+
+
+def test_set_with_a_broken_template_writes_nothing(project, planctl):
+    write(project / "templates" / "plan.md.j2", "{{ oops\n")
+    before = (project / "plans" / "demo.yaml").read_text()
+    result = planctl("set", "demo", "A2", "--state", "D", root=project)
+    assert result.code == 2 and "template syntax error" in result.err
+    assert (project / "plans" / "demo.yaml").read_text() == before
+    assert not (project / "attempts").exists()
