@@ -134,7 +134,7 @@ def build_setup(
             return torch.as_tensor(params[name], device=device).to(dtype)
         return torch.tensor(float(default), dtype=dtype, device=device)
 
-    xtal, det, bm, sf_cfg = config.crystal, config.detector, config.beam, config.structure
+    xtal, det, bm = config.crystal, config.detector, config.beam
     wavelength_A = value("wavelength", bm.wavelength_A)
     wavelength = wavelength_A * 1e-10
 
