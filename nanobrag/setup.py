@@ -284,7 +284,8 @@ def _rescale(sampling: beam_mod.Sampling, override: Optional[torch.Tensor], unit
         return sampling
     if sampling.range == 0.0:
         raise InputError("a divergence or dispersion parameter needs a non-zero configured range to scale")
-    rng = torch.as_tensor(override).to(value("wavelength", 1.0).dtype) * unit
+    like = value("wavelength", 1.0)  # any tensor of the setup: its dtype and device
+    rng = torch.as_tensor(override).to(dtype=like.dtype, device=like.device) * unit
     return beam_mod.Sampling(range=rng, step=sampling.step * rng / sampling.range, steps=sampling.steps)
 
 
