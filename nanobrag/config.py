@@ -124,7 +124,7 @@ class DetectorConfig(_Model):
     @field_validator("pixel_mm")
     @classmethod
     def _positive_pixel(cls, v: float) -> float:
-        if v <= 0:
+        if not v > 0:  # NaN too
             raise ValueError("pixel size must be positive")
         return v
 
@@ -156,7 +156,7 @@ class BeamConfig(_Model):
     @field_validator("wavelength_A")
     @classmethod
     def _positive_wavelength(cls, v: float) -> float:
-        if v <= 0:
+        if not v > 0:  # NaN too
             raise ValueError("wavelength must be positive")
         return v
 

@@ -86,17 +86,6 @@ def _close_lattice(real: torch.Tensor, volume: torch.Tensor) -> Lattice:
     return Lattice(real=real, reciprocal=reciprocal, volume=volume)
 
 
-def cell_parameters(lattice: Lattice) -> tuple[list[float], list[float]]:
-    """Cell lengths (A) and angles (deg) of a lattice, for reporting."""
-    a, b, c = lattice.real.detach().double().unbind(0)
-    lengths = [float(v.norm()) for v in (a, b, c)]
-
-    def angle(u: torch.Tensor, v: torch.Tensor) -> float:
-        return math.degrees(math.acos(max(-1.0, min(1.0, float(torch.dot(u, v) / (u.norm() * v.norm()))))))
-
-    return lengths, [angle(b, c), angle(a, c), angle(a, b)]
-
-
 @dataclass(frozen=True)
 class PhiSweep:
     """Spindle sampling after nanoBragg's auto-selection (radians)."""
@@ -138,17 +127,10 @@ def resolve_phi_sweep(
     return PhiSweep(start=math.radians(phi0_deg), step=step, steps=steps, osc=osc)
 
 
-def spindle_rotations(
-    sweep: PhiSweep, spindle_axis: torch.Tensor, phi_offset: torch.Tensor | None = None
-) -> torch.Tensor:
-    """(phisteps, 3, 3) rotations about the spindle for each phi step.
-
-    ``phi_offset`` (rad) shifts the start angle, differentiably.
-    """
+def spindle_rotations(sweep: PhiSweep, spindle_axis: torch.Tensor) -> torch.Tensor:
+    """(phisteps, 3, 3) rotations about the spindle for each phi step."""
     tics = torch.arange(sweep.steps, dtype=spindle_axis.dtype, device=spindle_axis.device)
     phi = sweep.start + sweep.step * tics
-    if phi_offset is not None:
-        phi = phi + phi_offset
     return axis_rotation(spindle_axis, phi)
 
 

@@ -266,9 +266,9 @@ def pixel_positions(
     dtype = geom.pix0.dtype
     sub = geom.grid.pixel_size / oversample
     offsets = torch.arange(oversample, dtype=dtype, device=slow.device)
-    f_mm = sub * (fast.to(dtype)[:, None] * oversample + offsets) + sub / 2.0  # (P, O)
-    s_mm = sub * (slow.to(dtype)[:, None] * oversample + offsets) + sub / 2.0
-    in_plane = (s_mm[:, :, None, None] * geom.sdet + f_mm[:, None, :, None] * geom.fdet).flatten(1, 2)  # (P,Q,3)
+    f_m = sub * (fast.to(dtype)[:, None] * oversample + offsets) + sub / 2.0  # (P, O), metres from pix0
+    s_m = sub * (slow.to(dtype)[:, None] * oversample + offsets) + sub / 2.0
+    in_plane = (s_m[:, :, None, None] * geom.sdet + f_m[:, None, :, None] * geom.fdet).flatten(1, 2)  # (P,Q,3)
     pos = in_plane[:, None] + layer_depths[None, :, None, None] * geom.odet + geom.pix0  # (P,T,Q,3)
     if curved:
         # nanoBragg bends the flat position onto a sphere of radius "distance", reading its

@@ -58,9 +58,12 @@ class RunOptions:
 
 def _number(flag: str, text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise InputError(f"{flag}: expected a number, got {text!r}") from None
+        value = math.nan
+    if math.isnan(value):  # "nan" parses as a float but is no value of any setting; "inf" is (-detector_abs)
+        raise InputError(f"{flag}: expected a number, got {text!r}")
+    return value
 
 
 def _integer(flag: str, text: str) -> int:

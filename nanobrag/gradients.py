@@ -128,7 +128,10 @@ def probe_gradients(
         }
         image = simulate(config, params={**fixed, **leaves}, dtype=dtype, device=device)
         value = LOSSES[loss](image)
-        grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+        if value.requires_grad:
+            grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+        else:  # no probed parameter reaches the image at all
+            grads = (None,) * len(leaves)
         results.append(
             {
                 "setting": {name: float(v) for name, v in setting.items()},

@@ -134,7 +134,7 @@ def build_setup(
             return torch.as_tensor(params[name], device=device).to(dtype)
         return torch.tensor(float(default), dtype=dtype, device=device)
 
-    xtal, det, bm, sf_cfg = config.crystal, config.detector, config.beam, config.structure
+    xtal, det, bm = config.crystal, config.detector, config.beam
     wavelength_A = value("wavelength", bm.wavelength_A)
     wavelength = wavelength_A * 1e-10
 
@@ -160,9 +160,9 @@ def build_setup(
 
     phi = resolve_phi_sweep(xtal.phi0_deg, xtal.osc_deg, xtal.phistep_deg, xtal.phisteps)
     spindle = spindle_rotations(phi, geometry.spindle)
-    spread_deg, domains = resolve_mosaic(xtal.mosaic_spread_deg, xtal.mosaic_domains)
-    if "mosaic_spread" in params:
-        spread_deg = float(params["mosaic_spread"].detach())
+    # The domain count is chosen from the spread the physics uses (a parameter, if one is given).
+    spread_deg = float(params["mosaic_spread"].detach()) if "mosaic_spread" in params else xtal.mosaic_spread_deg
+    spread_deg, domains = resolve_mosaic(spread_deg, xtal.mosaic_domains)
     if spread_deg > 0.0:
         from .rng import mosaic_domain_draws
 
@@ -179,7 +179,9 @@ def build_setup(
     orientations = real_m @ spindle.transpose(-1, -2)[:, None] @ mosaic.transpose(-1, -2)[None]
 
     sources = _build_sources(config, geometry, value, params, wavelength)
-    oversample = _resolve_oversample(det.oversample, real_lengths_m, cells, bm.wavelength_A * 1e-10,
+    # The automatic oversampling sees the wavelength the physics uses (a parameter, if one is given).
+    rule_wavelength_A = float(wavelength_A.detach()) if "wavelength" in params else bm.wavelength_A
+    oversample = _resolve_oversample(det.oversample, real_lengths_m, cells, rule_wavelength_A * 1e-10,
                                      float(geometry.distance.detach()), geometry.grid.pixel_size)
     fluence = value("fluence", beam_mod.resolve_fluence(bm))
     structure = _build_structure(config, value, cells)
@@ -282,7 +284,8 @@ def _rescale(sampling: beam_mod.Sampling, override: Optional[torch.Tensor], unit
         return sampling
     if sampling.range == 0.0:
         raise InputError("a divergence or dispersion parameter needs a non-zero configured range to scale")
-    rng = torch.as_tensor(override).to(value("wavelength", 1.0).dtype) * unit
+    like = value("wavelength", 1.0)  # any tensor of the setup: its dtype and device
+    rng = torch.as_tensor(override).to(dtype=like.dtype, device=like.device) * unit
     return beam_mod.Sampling(range=rng, step=sampling.step * rng / sampling.range, steps=sampling.steps)
 
 
@@ -295,6 +298,11 @@ def _resolve_oversample(
         return requested
     xtalsize_max = max(length * n for length, n in zip(lengths_m, cells))
     reciprocal_pixel = wavelength_m * distance_m / pixel_m
+    if not 0.0 < reciprocal_pixel < math.inf:
+        raise InputError(
+            f"automatic oversampling needs a non-zero, finite detector distance (got {distance_m * 1000:g} mm)"
+            " and wavelength; give -distance, or -oversample N"
+        )
     return max(1, math.ceil(3.0 * xtalsize_max / reciprocal_pixel))
 
 

@@ -84,10 +84,13 @@ def _render_chunk(
         values, switch.on = _pixel_values(setup, slow, fast, switch.on, use_compile)
         return values
     # Recompute each chunk during backward instead of keeping every chunk's intermediates alive.
+    # The recomputation runs after every chunk, so it must see the switch as this chunk saw it,
+    # not the run's final state.
     state = {}
+    on_at_start = switch.on
 
     def run(slow_: torch.Tensor, fast_: torch.Tensor) -> torch.Tensor:
-        values, state["on"] = _pixel_values(setup, slow_, fast_, switch.on, use_compile)
+        values, state["on"] = _pixel_values(setup, slow_, fast_, on_at_start, use_compile)
         return values
 
     values = checkpoint(run, slow, fast, use_reentrant=False)

@@ -130,9 +130,15 @@ def block_files(project: Project, ledger: list[Entry]) -> dict[Path, str]:
             _render_block, environment(project).get_template(BLOCKS_TEMPLATE).module, ledger
         )
         for path in candidates:
-            text = path.read_text(encoding="utf-8")
-            if "<!-- planctl:" in text and project.views_dir not in path.parents:
-                found[path] = refresh_blocks(text, render, project.display(path))
+            data = path.read_bytes()
+            if b"<!-- planctl:" not in data or project.views_dir in path.parents:
+                continue  # other docs are never decoded: they may be in any encoding
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                where = project.display(path)
+                raise PlanctlError(f"{where}: not UTF-8 text: byte {err.start} cannot be decoded") from None
+            found[path] = refresh_blocks(text, render, project.display(path))
     return found
 
 

@@ -46,6 +46,8 @@ def inspect_plan(project: Project, path: Path) -> tuple[PlanFile | None, list[Di
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         return None, [Diagnostic(display, 1, 1, f"cannot read: {err.strerror}")]
+    except UnicodeDecodeError as err:
+        return None, [Diagnostic(display, 1, 1, f"not UTF-8 text: byte {err.start} cannot be decoded")]
     indent = guess_indent(text)
     try:
         doc = make_yaml(indent).load(text)

@@ -103,6 +103,8 @@ def _error(capsys) -> str:
         ([*CELL, "-sourcefile", "missing.txt"], "-sourcefile: cannot read missing.txt: No such file or directory"),
         ([*CELL, "-mask", "m.img"], "-mask: an SMV pixel mask is not supported by nanobrag"),
         ([*CELL, "-dtype", "int8"], "-dtype: expected one of float32, float64, got 'int8'"),
+        ([*CELL, "-lambda", "nan"], "-lambda: expected a number, got 'nan'"),
+        ([*CELL, "-distance", "0"], "automatic oversampling needs a non-zero, finite detector distance"),
     ],
 )
 def test_input_errors_exit_2_with_one_line_and_no_files(tmp_path, monkeypatch, capsys, args, message):
@@ -131,6 +133,14 @@ def test_unwritable_output_leaves_no_other_file(tmp_path, monkeypatch, capsys, g
     assert cli.main([*CELL, "-seed", "1", "-noisefile", "no/such/dir/n.img"]) == 2
     assert _error(capsys) == "cannot write no/such/dir/n.img: No such file or directory"
     assert _files(tmp_path) == []  # the float, int and PGM files were staged, then removed
+
+
+def test_output_that_is_a_directory_leaves_no_other_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    assert cli.main([*CELL, "-detpixels", "4", "-oversample", "1", "-nonoise", "-intfile", "out"]) == 2
+    assert _error(capsys) == "cannot write out: Is a directory"
+    assert _files(tmp_path) == ["out"] and not list((tmp_path / "out").iterdir())
 
 
 def test_cuda_request_without_cuda_is_an_input_error(tmp_path, monkeypatch, capsys):

@@ -134,6 +134,14 @@ class TestRenderer:
         image = simulate(small_config(), params={"distance": distance})
         assert image.dtype == torch.float32 and image.device == distance.device
 
+    def test_automatic_oversampling_uses_the_wavelength_parameter(self):
+        # The automatic choice must see the same wavelength as the physics, as distance and cell do.
+        config = small_config(oversample=None, pixel_mm=0.5)
+        config.crystal.N = (20.0, 20.0, 20.0)
+        by_parameter = build_setup(config, params={"wavelength": torch.tensor(0.5, dtype=torch.float64)})
+        config.beam.wavelength_A = 0.5
+        assert by_parameter.oversample == build_setup(config).oversample > 1
+
     def test_unknown_parameter_is_an_input_error(self):
         with pytest.raises(InputError, match="unknown parameter"):
             simulate(small_config(), params={"cell_z": torch.tensor(1.0)})
@@ -196,6 +204,32 @@ class TestInterpolationSwitch:
         interpolated = render(setup)
         setup.structure.interpolate = False
         assert not torch.allclose(interpolated, render(setup))
+
+    def test_checkpointed_chunks_replay_the_switch_they_saw(self):
+        # The beam sits at the top edge: the first rows stay inside the table, later rows leave
+        # it, so the switch turns off after the first chunks. Backward recomputes each chunk
+        # (checkpointing) and must do so with the switch as it was when the chunk was rendered.
+        cfg = SimulationConfig(
+            crystal=CrystalConfig(cell=(30, 30, 30, 90, 90, 90), misset_deg=(5, 7, 9), N=(2, 2, 2)),
+            structure=StructureConfig(default_F=100),
+            detector=DetectorConfig(distance_mm=100, fpixels=8, spixels=48, pixel_mm=2.0, oversample=1,
+                                    Xbeam_mm=1.0, Ybeam_mm=8.0),
+        )
+        table = torch.arange(17**3, dtype=torch.float64).reshape(17, 17, 17) % 11 + 10.0
+
+        def image_and_gradient(chunk_evaluations):
+            cell_a = torch.tensor(30.0, dtype=torch.float64, requires_grad=True)
+            setup = build_setup(cfg, params={"cell_a": cell_a})
+            setup.structure = StructureFactors(default_F=setup.structure.default_F, table=table,
+                                               lower=(-8, -8, -8), interpolate=True)
+            image = render(setup, chunk_evaluations=chunk_evaluations)
+            image.sum().backward()
+            return image.detach(), cell_a.grad
+
+        whole, whole_grad = image_and_gradient(None)
+        chunked, chunked_grad = image_and_gradient(50)
+        assert torch.allclose(chunked, whole, rtol=1e-12, atol=0)
+        assert chunked_grad == pytest.approx(float(whole_grad), rel=1e-10)
 
 
 def test_pix0_vector_places_the_detector():

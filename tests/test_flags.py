@@ -8,8 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from nanobrag.config import Convention, CrystalShape, Pivot
+from nanobrag.config import BeamConfig, Convention, CrystalShape, DetectorConfig, Pivot
 from nanobrag.errors import InputError
 from nanobrag.flags import FLAGS, RunOptions, parse_flags
 
@@ -386,6 +387,8 @@ def test_unsupported_physics_is_refused(args):
         (["-distance"], r"^-distance: expected 1 value \(MM\), got 0"),
         (["-distance", "far"], r"^-distance: expected a number, got 'far'"),
         (["-distance", "-pixel"], r"^-distance: expected a number, got '-pixel'"),
+        (["-lambda", "nan"], r"^-lambda: expected a number, got 'nan'"),
+        (["-pixel", "NaN"], r"^-pixel: expected a number, got 'NaN'"),
         (["-seed", "99999999999"], r"^-seed: 99999999999 is out of range"),
         (["-fdet_vector", "1", "0"], r"^-fdet_vector: expected 3 values"),
         (["-pixel", "0"], r"^-pixel: pixel size must be positive"),
@@ -408,3 +411,10 @@ def test_docs_list_every_flag():
     docs = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
     missing = [name for flag in FLAGS for name in flag.names if not re.search(rf"`{re.escape(name)}[ `]", docs)]
     assert not missing, f"docs/cli.md does not mention {missing}"
+
+
+def test_config_refuses_nan_wavelength_and_pixel():
+    with pytest.raises(ValidationError, match="wavelength must be positive"):
+        BeamConfig(wavelength_A=float("nan"))
+    with pytest.raises(ValidationError, match="pixel size must be positive"):
+        DetectorConfig(pixel_mm=float("nan"))

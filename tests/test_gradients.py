@@ -256,6 +256,10 @@ class TestGradientProbe:
         assert report["results"][0]["gradients"]["mosaic_spread"] is None
         assert report["results"][0]["gradients"]["cell_a"] != 0.0
 
+    def test_only_parameters_outside_the_graph_have_no_gradient(self):
+        report = probe_gradients(FIXTURE, ["mosaic_spread"], [{}])
+        assert report["results"][0]["gradients"] == {"mosaic_spread": None}
+
     def test_setting_of_a_probed_parameter_is_its_starting_value(self):
         report = probe_gradients(FIXTURE, ["default_F", "cell_a"], [{"default_F": 50.0}])
         result = report["results"][0]

@@ -61,7 +61,7 @@ def test_all_ready_tasks_run_and_close_every_phase(clone):
     assert int(git(clone, "rev-list", "--count", "HEAD")) == before + 6
     assert sorted(s.split()[2] for s in subjects) == ["C1", "C2", "C3", "D1", "D2", "D3"]
     assert all(s.startswith(f"planctl: {PLAN} ") and s.endswith(" passed") for s in subjects)
-    assert log.count("Source-Commit: ") == 6 and log.count(f"Plan: plans/gradient-flow-001.yaml") == 6
+    assert log.count("Source-Commit: ") == 6 and log.count("Plan: plans/gradient-flow-001.yaml") == 6
 
     root = clone / "reports" / "2026-01-gradient-flow"
     [d2] = [b for b in (root / "phase_d").iterdir() if (b / "gradients.json").exists()]

@@ -41,6 +41,16 @@ def test_image_sum_gradient_matches_central_differences(name, value):
     assert numeric != 0.0
 
 
+def test_mosaic_spread_parameter_chooses_the_domains_like_the_configured_spread():
+    configured = sampled_config()
+    configured.crystal.mosaic_domains = None  # nanoBragg's automatic count: 10 with a spread
+    unmosaic = configured.model_copy(deep=True)
+    unmosaic.crystal.mosaic_spread_deg = None
+    spread = torch.tensor(0.5, dtype=torch.float64)
+    assert build_setup(unmosaic, params={"mosaic_spread": spread}).orientations.shape[1] == 10
+    assert torch.allclose(simulate(unmosaic, params={"mosaic_spread": spread}), simulate(configured), rtol=1e-12)
+
+
 def test_mosaic_domains_are_seeded():
     cfg = sampled_config()
     same = simulate(cfg)

@@ -43,6 +43,8 @@ class StagedOutputs:
 
     def stage(self, path: str | os.PathLike[str], data: bytes) -> None:
         final = Path(path)
+        if final.is_dir():  # refused now: found at commit, the files moved in before it would stay
+            raise InputError(f"cannot write {final}: Is a directory")
         if final.exists() and not final.is_file():
             self._in_place.append((final, data))
             return

@@ -31,13 +31,18 @@ def import_plan(
         text = markdown.read_text(encoding="utf-8")
     except OSError as err:
         raise PlanctlError(f"{markdown}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise PlanctlError(f"{markdown}: not UTF-8 text: byte {err.start} cannot be decoded") from None
     result = import_markdown(text, markdown.name)
     proj = project(ctx)
     target = out or proj.plans_dir / f"{markdown.stem}.yaml"
     if target.exists() and not force:
         raise PlanctlError(f"{proj.display(target)} exists; pass --force to overwrite it")
     with project_lock(proj.lock_path):  # a run in progress re-reads plans under this lock
-        atomic_write_text(target, new_plan_text(result.plan, HEADER.format(source=markdown.name)))
+        try:
+            atomic_write_text(target, new_plan_text(result.plan, HEADER.format(source=markdown.name)))
+        except OSError as err:
+            raise PlanctlError(f"{proj.display(target)}: cannot write: {err.strerror}") from None
     for message in result.warnings:
         warn(message)
     for message in result.inferred:

@@ -39,7 +39,7 @@ def run(
     results: list[RunResult] = []
     try:
         with interruptible():
-            for task_id in _queue(proj, plan, tasks, phase, all_ready, results):
+            for task_id in _queue(proj, plan, tasks, phase, results):
                 result = run_task(
                     proj,
                     plan,
@@ -62,10 +62,11 @@ def run(
 
 
 def _queue(
-    proj: Project, plan: str, tasks: list[str], phase: str | None, all_ready: bool, done: list[RunResult]
+    proj: Project, plan: str, tasks: list[str], phase: str | None, done: list[RunResult]
 ):  # type: ignore[no-untyped-def]
-    """Task ids to run next. For --phase and --all-ready the plan is re-read after each attempt,
-    so tasks that a passing attempt unblocked are picked up too."""
+    """Task ids to run next: the named ones, else the ready runnable tasks (of ``phase``, or of the
+    whole plan for --all-ready). The plan is re-read after each attempt, so tasks that a passing
+    attempt unblocked are picked up too."""
     if tasks:
         yield from tasks
         return

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from planctl.cli.app import app, console
+from planctl.errors import PlanctlError
 from planctl.safeio import atomic_write_text
 from planctl.schema import Plan
 
@@ -28,5 +29,8 @@ def schema_export(
     if out is None:
         print(text, end="")
     else:
-        atomic_write_text(out, text)
+        try:
+            atomic_write_text(out, text)
+        except OSError as err:
+            raise PlanctlError(f"{out}: cannot write: {err.strerror}") from None
         console().print(f"wrote {out}")

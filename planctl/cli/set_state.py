@@ -6,7 +6,7 @@ import typer
 
 from planctl.cli.app import PlanArgument, app, console, project
 from planctl.errors import PlanctlError
-from planctl.publish import publish
+from planctl.publish import derived_files, write_derived
 from planctl.records import Transition, load_records, records_path, save_records
 from planctl.safeio import project_lock
 from planctl.schema import TaskState
@@ -31,16 +31,17 @@ def set_state(
         raise PlanctlError("--state S needs --why REASON")
     proj = project(ctx)
     with project_lock(proj.lock_path):
-        # Every plan is loaded first: the views are regenerated from all of them, so a broken
-        # plan stops the command before anything is written.
+        # Every plan is loaded and every view rendered first, so a broken plan or template stops
+        # the command before anything is written.
         plan_files = read_all(proj)
         plan_file = select_plan(proj, plan_files, plan)
         old = plan_file.task(task).state
         set_task_state(plan_file, task, new, why)
-        save_plan(plan_file)
         path = records_path(proj, plan_file.name)
         records = load_records(path, plan_file.plan.initiative.id)
         records.transitions.append(Transition(task=task, before=old, after=new, why=why, by="manual"))
+        views = derived_files(proj, plan_files, {plan_file.name: records})
+        save_plan(plan_file)
         save_records(path, records)
-        publish(proj, plan_files)
+        write_derived(views)
     console().print(f"{plan_file.plan.initiative.id} {task}: {old.value} -> {new.value}")

@@ -184,3 +184,29 @@ def test_schema_export_matches_the_committed_schema(tmp_path, planctl):
     assert committed.read_text() == plan_json_schema(), "run: planctl schema --out schemas/plan.schema.json"
     out = tmp_path / "plan.schema.json"
     assert planctl("schema", "--out", out).code == 0 and out.read_text() == plan_json_schema()
+
+
+def test_undecodable_and_unwritable_files_get_one_line_and_exit_2(project, planctl, tmp_path):
+    bad = tmp_path / "latin1.md"
+    bad.write_bytes(b"### Phase A Caf\xe9\n")
+    result = planctl("import", bad, root=project)
+    assert (result.code, result.err) == (2, f"planctl: error: {bad}: not UTF-8 text: byte 15 cannot be decoded\n")
+    nowhere = tmp_path / "missing" / "file"  # a regular file where a folder would have to be
+    nowhere.parent.write_text("")
+    result = planctl("schema", "--out", nowhere / "schema.json")
+    assert result.code == 2 and result.err.startswith(f"planctl: error: {nowhere / 'schema.json'}: cannot write: ")
+    (project / "docs" / "latin1.md").write_bytes(b"Caf\xe9, no generated blocks here\n")
+    assert planctl("ledger", root=project).code == 0  # docs without planctl blocks are never decoded
+    (project / "plans" / "latin1.yaml").write_bytes(b"initiative: Caf\xe9\n")
+    result = planctl("status", root=project)
+    message = "planctl: error: plans/latin1.yaml:1:1: not UTF-8 text: byte 15 cannot be decoded\n"
+    assert (result.code, result.err) == (2, message)
+
+
+def test_set_with_a_broken_template_writes_nothing(project, planctl):
+    write(project / "templates" / "plan.md.j2", "{{ oops\n")
+    before = (project / "plans" / "demo.yaml").read_text()
+    result = planctl("set", "demo", "A2", "--state", "D", root=project)
+    assert result.code == 2 and "template syntax error" in result.err
+    assert (project / "plans" / "demo.yaml").read_text() == before
+    assert not (project / "attempts").exists()
