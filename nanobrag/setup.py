@@ -161,7 +161,7 @@ def build_setup(
     phi = resolve_phi_sweep(xtal.phi0_deg, xtal.osc_deg, xtal.phistep_deg, xtal.phisteps)
     spindle = spindle_rotations(phi, geometry.spindle)
     # The domain count is chosen from the spread the physics uses (a parameter, if one is given).
-    spread_deg = float(params["mosaic_spread"].detach()) if "mosaic_spread" in params else xtal.mosaic_spread_deg
+    spread_deg = float(torch.as_tensor(params["mosaic_spread"]).detach()) if "mosaic_spread" in params else xtal.mosaic_spread_deg
     spread_deg, domains = resolve_mosaic(spread_deg, xtal.mosaic_domains)
     if spread_deg > 0.0:
         from .rng import mosaic_domain_draws

@@ -3,7 +3,8 @@ Ctrl-C/SIGTERM turned into an orderly stop of the whole group.
 
 planctl installs :func:`interruptible` around a run: SIGINT and SIGTERM then raise
 :class:`Interrupted` in the main thread, wherever it is. Sections that must not be cut in half
-(writing records, committing) run inside :func:`signals_deferred`.
+(writing records, committing) run inside :func:`signals_deferred`, and while a command runs,
+:func:`run_command` only notes the signal, stops the command's group, then raises.
 """
 
 from __future__ import annotations
@@ -67,35 +68,51 @@ def run_command(command: str, cwd: Path, env: dict[str, str], timeout_s: float, 
     """Run ``command`` with bash; its combined output goes to the console and to ``log_path``.
 
     Raises :class:`Interrupted` after stopping the command when planctl receives SIGINT/SIGTERM.
+    While the command runs a signal is only noted, and acted on between short waits: an exception
+    raised at an arbitrary point (say, while the process is being started) could leave the command
+    running unobserved.
     """
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in _STOP_SIGNALS}
     start = time.monotonic()
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            ["bash", "-c", command],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own group: a stop reaches everything it started
-        )
-        pump = threading.Thread(target=_pump, args=(process.stdout, log), daemon=True)
-        pump.start()
-        try:
+    try:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                ["bash", "-c", command],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: a stop reaches everything it started
+            )
+            pump = threading.Thread(target=_pump, args=(process.stdout, log), daemon=True)
+            pump.start()
             try:
-                exit_code = process.wait(timeout=timeout_s)
-                stopped_by = None
-            except subprocess.TimeoutExpired:
-                exit_code = _stop(process)
-                stopped_by = f"timeout after {timeout_s:g} s"
-        except Interrupted:
-            with signals_deferred():
-                _stop(process)
+                exit_code, stopped_by = _wait(process, timeout_s, received)
+            finally:
                 pump.join(timeout=KILL_GRACE_S)
-            raise
-        finally:
-            pump.join(timeout=KILL_GRACE_S)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise Interrupted(received[0])
     return Finished(exit_code, round(time.monotonic() - start, 3), stopped_by)
+
+
+def _wait(process: subprocess.Popen[bytes], timeout_s: float, received: list[int]) -> tuple[int, str | None]:
+    """The command's exit status, and why it was stopped: at the timeout, or once a signal was noted."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if received:
+            return _stop(process), f"{signal.Signals(received[0]).name} received"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return _stop(process), f"timeout after {timeout_s:g} s"
+        try:
+            return process.wait(timeout=min(0.1, remaining)), None
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int:
