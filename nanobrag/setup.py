@@ -272,20 +272,19 @@ def _build_sources(config: SimulationConfig, geometry: DetectorGeometry, value, 
     hdiv = beam_mod.resolve_sampling(mrad(bm.hdivrange_mrad), mrad(bm.hdivstep_mrad), bm.hdivsteps)
     vdiv = beam_mod.resolve_sampling(mrad(bm.vdivrange_mrad), mrad(bm.vdivstep_mrad), bm.vdivsteps)
     disp = beam_mod.resolve_sampling(pct(bm.dispersion_pct), pct(bm.dispstep_pct), bm.dispsteps)
-    hdiv = _rescale(hdiv, params.get("hdivrange"), 1e-3, value)
-    vdiv = _rescale(vdiv, params.get("vdivrange"), 1e-3, value)
-    disp = _rescale(disp, params.get("dispersion"), 1e-2, value)
+    hdiv = _rescale(hdiv, "hdivrange", 1e-3, params, value)
+    vdiv = _rescale(vdiv, "vdivrange", 1e-3, params, value)
+    disp = _rescale(disp, "dispersion", 1e-2, params, value)
     return beam_mod.generated_sources(bm, geometry.beam, geometry.polar, wavelength, hdiv, vdiv, disp)
 
 
-def _rescale(sampling: beam_mod.Sampling, override: Optional[torch.Tensor], unit: float, value) -> beam_mod.Sampling:
-    """Replace a sampling's range by a parameter tensor, scaling its step with it (the grid stays fixed)."""
-    if override is None:
+def _rescale(sampling: beam_mod.Sampling, name: str, unit: float, params, value) -> beam_mod.Sampling:
+    """Replace a sampling's range by parameter ``name``, scaling its step with it (the grid stays fixed)."""
+    if name not in params:
         return sampling
     if sampling.range == 0.0:
         raise InputError("a divergence or dispersion parameter needs a non-zero configured range to scale")
-    like = value("wavelength", 1.0)  # any tensor of the setup: its dtype and device
-    rng = torch.as_tensor(override).to(dtype=like.dtype, device=like.device) * unit
+    rng = value(name, 0.0) * unit  # the parameter, on the setup's dtype and device
     return beam_mod.Sampling(range=rng, step=sampling.step * rng / sampling.range, steps=sampling.steps)
 
 
