@@ -90,15 +90,31 @@ def main() -> None:
     cases = list(CASES) if args.case == "all" else [args.case]
     mode = "compiled" if args.compile else "eager"
     print(f"nanobrag renderer, {args.dtype}, {args.device}, {mode}, median of {args.repeat} after warm-up")
-    print(f"{'case':8} {'seconds':>8} {'C (s)':>6} {'vs C':>6} {'Mpixel/s':>9} {'Meval/s':>8} {'peak MB':>8} {'warm-up s':>9}")
+    print(
+        f"{'case':8} {'seconds':>8} {'C (s)':>6} {'vs C':>6} {'Mpixel/s':>9} {'Meval/s':>8} "
+        f"{'peak MB':>8} {'warm-up s':>9}"
+    )
     for case in cases:
-        child = [sys.executable, __file__, "--child", "--case", case, "--dtype", args.dtype, "--device", args.device,
-                 "--repeat", str(args.repeat)] + (["--compile"] if args.compile else [])
+        child = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--case",
+            case,
+            "--dtype",
+            args.dtype,
+            "--device",
+            args.device,
+            "--repeat",
+            str(args.repeat),
+        ] + (["--compile"] if args.compile else [])
         r = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
         c_seconds = CASES[case][1]
-        print(f"{case:8} {r['seconds']:8.3f} {c_seconds:6.1f} {c_seconds / r['seconds']:5.1f}x "
-              f"{r['pixels_per_second'] / 1e6:9.2f} {r['evaluations_per_second'] / 1e6:8.1f} "
-              f"{r.get('peak_cuda_mb', r['peak_rss_mb']):8.0f} {r['warmup_seconds']:9.2f}")
+        print(
+            f"{case:8} {r['seconds']:8.3f} {c_seconds:6.1f} {c_seconds / r['seconds']:5.1f}x "
+            f"{r['pixels_per_second'] / 1e6:9.2f} {r['evaluations_per_second'] / 1e6:8.1f} "
+            f"{r.get('peak_cuda_mb', r['peak_rss_mb']):8.0f} {r['warmup_seconds']:9.2f}"
+        )
 
 
 if __name__ == "__main__":

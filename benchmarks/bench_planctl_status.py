@@ -30,17 +30,19 @@ def main() -> None:
         root = Path(folder)
         (root / "plans").mkdir()
         for markdown in plans:
-            subprocess.run([sys.executable, "-m", "planctl", "--root", root, "import", markdown], check=True,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "planctl", "--root", root, "import", markdown], check=True, capture_output=True
+            )
         timings = []
         for _ in range(args.repeat + 1):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "planctl", "--root", root, "status"], check=True,
-                           capture_output=True)
+            subprocess.run([sys.executable, "-m", "planctl", "--root", root, "status"], check=True, capture_output=True)
             timings.append(time.perf_counter() - start)
     warm = timings[1:]
-    print(f"planctl status, {len(plans)} plans: cold {timings[0]:.3f} s, warm best {min(warm):.3f} s, "
-          f"median {statistics.median(warm):.3f} s (target < 1 s)")
+    print(
+        f"planctl status, {len(plans)} plans: cold {timings[0]:.3f} s, warm best {min(warm):.3f} s, "
+        f"median {statistics.median(warm):.3f} s (target < 1 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from .simulate import render, simulate
 __version__ = "0.1.0"
 
 __all__ = [
+    "PARAMETERS",
     "BeamConfig",
     "Convention",
     "CrystalConfig",
@@ -25,7 +26,6 @@ __all__ = [
     "DetectorConfig",
     "InputError",
     "OutputConfig",
-    "PARAMETERS",
     "Pivot",
     "Setup",
     "SimulationConfig",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
@@ -28,7 +27,7 @@ class Sampling:
     steps: int
 
 
-def resolve_sampling(range_: Optional[float], step: Optional[float], steps: Optional[int]) -> Sampling:
+def resolve_sampling(range_: float | None, step: float | None, steps: int | None) -> Sampling:
     """nanoBragg's rules for divergence and dispersion grids (unset values are negative in C)."""
     rng = range_ if range_ is not None else -1.0
     stp = step if step is not None else -1.0
@@ -155,7 +154,11 @@ def polarization_factor(
     b_out = (diffracted * b_in).sum(-1)
     norm = e_out * e_out + b_out * b_out
     on_axis = norm == 0
-    cos_2psi = torch.where(on_axis, torch.ones_like(norm), (e_out * e_out - b_out * b_out) / torch.where(on_axis, torch.ones_like(norm), norm))
+    cos_2psi = torch.where(
+        on_axis,
+        torch.ones_like(norm),
+        (e_out * e_out - b_out * b_out) / torch.where(on_axis, torch.ones_like(norm), norm),
+    )
     return 0.5 * (1.0 + cos2t_sq - kahn * cos_2psi * (1.0 - cos2t_sq))
 
 

@@ -10,7 +10,6 @@ exit status 2.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -88,7 +87,7 @@ def _stderr(line: str) -> None:
 
 
 def probe_gradients_command(
-    flags: Optional[list[str]] = typer.Argument(None, metavar="NANOBRAGG_FLAGS", help=_FLAGS_HELP, show_default=False),
+    flags: list[str] | None = typer.Argument(None, metavar="NANOBRAGG_FLAGS", help=_FLAGS_HELP, show_default=False),
     default_F: list[float] = typer.Option(
         [0.0, 100.0], "--default-F", help="default_F of each setting probed (--default-F 0 100)"
     ),
@@ -100,7 +99,7 @@ def probe_gradients_command(
 ) -> None:
     """Differentiate a loss of the image w.r.t. model parameters, once per default_F, and write JSON.
 
-    Without nanoBragg flags the model is the small triclinic fixture of tests/test_gradients.py.
+    Without nanoBragg flags the model is the small triclinic fixture of tests/nanobrag/test_gradients.py.
     """
     names = check_parameter_names(param, "--param")
     if loss not in LOSSES:

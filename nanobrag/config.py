@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -44,39 +43,39 @@ class Pivot(str, Enum):
 class CrystalConfig(_Model):
     """Unit cell, orientation, size, shape, mosaicity and spindle rotation."""
 
-    cell: Optional[tuple[float, float, float, float, float, float]] = Field(
+    cell: tuple[float, float, float, float, float, float] | None = Field(
         None, description="a b c (A) alpha beta gamma (deg); missing b, c default to a, angles to 90"
     )
-    mosflm_matrix: Optional[tuple[Vec3, Vec3, Vec3]] = Field(
+    mosflm_matrix: tuple[Vec3, Vec3, Vec3] | None = Field(
         None,
         description="rows of a MOSFLM A matrix as in the file: (a*x b*x c*x), (a*y ...), (a*z ...), wavelength-scaled",
     )
-    misset_deg: Optional[Vec3] = Field(None, description="rotations about x, y, z applied in that order")
+    misset_deg: Vec3 | None = Field(None, description="rotations about x, y, z applied in that order")
     misset_random: bool = False
-    misset_seed: Optional[int] = Field(None, description="seed for -misset random (nanoBragg default: time)")
+    misset_seed: int | None = Field(None, description="seed for -misset random (nanoBragg default: time)")
     N: Vec3 = Field((1.0, 1.0, 1.0), description="unit cells along a, b, c")
-    xtalsize_mm: tuple[Optional[float], Optional[float], Optional[float]] = Field(
+    xtalsize_mm: tuple[float | None, float | None, float | None] = Field(
         (None, None, None), description="crystal size along a, b, c in mm; overrides N where given"
     )
     shape: CrystalShape = CrystalShape.SQUARE
     fudge: float = 1.0
-    mosaic_spread_deg: Optional[float] = None
-    mosaic_domains: Optional[int] = None
+    mosaic_spread_deg: float | None = None
+    mosaic_domains: int | None = None
     mosaic_seed: int = 12345678
     phi0_deg: float = 0.0
-    osc_deg: Optional[float] = None
-    phistep_deg: Optional[float] = None
-    phisteps: Optional[int] = None
-    spindle_axis: Optional[Vec3] = None
+    osc_deg: float | None = None
+    phistep_deg: float | None = None
+    phisteps: int | None = None
+    spindle_axis: Vec3 | None = None
 
 
 class StructureConfig(_Model):
     """Where structure factors come from."""
 
-    hkl_path: Optional[Path] = None
+    hkl_path: Path | None = None
     default_F: float = 0.0
-    interpolate: Optional[bool] = Field(None, description="None: tricubic when any N <= 2 (nanoBragg's rule)")
-    dump_path: Optional[Path] = Field(
+    interpolate: bool | None = Field(None, description="None: tricubic when any N <= 2 (nanoBragg's rule)")
+    dump_path: Path | None = Field(
         None, description="binary cache of the parsed table: written after reading -hkl, read when no -hkl is given"
     )
 
@@ -84,39 +83,39 @@ class StructureConfig(_Model):
 class DetectorConfig(_Model):
     """Detector size, placement, orientation and sensor."""
 
-    fpixels: Optional[int] = None
-    spixels: Optional[int] = None
+    fpixels: int | None = None
+    spixels: int | None = None
     pixel_mm: float = 0.1
     detsize_f_mm: float = 102.4
     detsize_s_mm: float = 102.4
     distance_mm: float = 100.0
-    close_distance_mm: Optional[float] = None
+    close_distance_mm: float | None = None
     convention: Convention = Convention.MOSFLM
-    pivot: Optional[Pivot] = Field(None, description="None: the convention's own pivot")
-    Xbeam_mm: Optional[float] = None
-    Ybeam_mm: Optional[float] = None
-    Xclose_mm: Optional[float] = None
-    Yclose_mm: Optional[float] = None
-    ORGX: Optional[float] = None
-    ORGY: Optional[float] = None
+    pivot: Pivot | None = Field(None, description="None: the convention's own pivot")
+    Xbeam_mm: float | None = None
+    Ybeam_mm: float | None = None
+    Xclose_mm: float | None = None
+    Yclose_mm: float | None = None
+    ORGX: float | None = None
+    ORGY: float | None = None
     rotx_deg: float = 0.0
     roty_deg: float = 0.0
     rotz_deg: float = 0.0
     twotheta_deg: float = 0.0
-    fdet_vector: Optional[Vec3] = None
-    sdet_vector: Optional[Vec3] = None
-    odet_vector: Optional[Vec3] = None
-    beam_vector: Optional[Vec3] = None
-    polar_vector: Optional[Vec3] = None
-    twotheta_axis: Optional[Vec3] = None
-    pix0_vector_m: Optional[Vec3] = Field(None, description="-pix0_vector, metres, as nanoBragg takes it")
+    fdet_vector: Vec3 | None = None
+    sdet_vector: Vec3 | None = None
+    odet_vector: Vec3 | None = None
+    beam_vector: Vec3 | None = None
+    polar_vector: Vec3 | None = None
+    twotheta_axis: Vec3 | None = None
+    pix0_vector_m: Vec3 | None = Field(None, description="-pix0_vector, metres, as nanoBragg takes it")
     curved: bool = False
     point_pixel: bool = False
-    absorption_depth_um: Optional[float] = Field(None, description="sensor attenuation depth; 0 or inf: none")
+    absorption_depth_um: float | None = Field(None, description="sensor attenuation depth; 0 or inf: none")
     thick_um: float = 0.0
-    thicksteps: Optional[int] = None
-    roi: Optional[tuple[int, int, int, int]] = Field(None, description="xmin xmax ymin ymax, inclusive")
-    oversample: Optional[int] = None
+    thicksteps: int | None = None
+    roi: tuple[int, int, int, int] | None = Field(None, description="xmin xmax ymin ymax, inclusive")
+    oversample: int | None = None
     oversample_thick: bool = False
     oversample_polar: bool = False
     oversample_omega: bool = False
@@ -134,16 +133,16 @@ class BeamConfig(_Model):
 
     wavelength_A: float = 1.0
     dispersion_pct: float = 0.0
-    dispstep_pct: Optional[float] = None
-    dispsteps: Optional[int] = None
-    hdivrange_mrad: Optional[float] = None
-    vdivrange_mrad: Optional[float] = None
-    hdivstep_mrad: Optional[float] = None
-    vdivstep_mrad: Optional[float] = None
-    hdivsteps: Optional[int] = None
-    vdivsteps: Optional[int] = None
+    dispstep_pct: float | None = None
+    dispsteps: int | None = None
+    hdivrange_mrad: float | None = None
+    vdivrange_mrad: float | None = None
+    hdivstep_mrad: float | None = None
+    vdivstep_mrad: float | None = None
+    hdivsteps: int | None = None
+    vdivsteps: int | None = None
     round_div: bool = True
-    sourcefile: Optional[Path] = None
+    sourcefile: Path | None = None
     fluence: float = 125932015286227086360700780544.0
     flux: float = 0.0
     exposure_s: float = 1.0
@@ -173,12 +172,12 @@ class SimulationConfig(_Model):
 class OutputConfig(_Model):
     """Files to write and how to scale them."""
 
-    floatfile: Optional[Path] = None
-    intfile: Optional[Path] = None
-    pgmfile: Optional[Path] = None
-    noisefile: Optional[Path] = None
-    pngfile: Optional[Path] = None
+    floatfile: Path | None = None
+    intfile: Path | None = None
+    pgmfile: Path | None = None
+    noisefile: Path | None = None
+    pngfile: Path | None = None
     intfile_scale: float = 0.0
     pgm_scale: float = 0.0
     adc_offset: float = 40.0
-    seed: Optional[int] = None
+    seed: int | None = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
@@ -19,19 +18,61 @@ from .rotations import rotate_about_axis, unit, xyz_rotation
 
 # Basis of each convention: beam, fast, slow, normal, two-theta axis, polarization, spindle.
 _CONVENTION_AXES: dict[Convention, dict[str, tuple[float, float, float]]] = {
-    Convention.MOSFLM: dict(beam=(1, 0, 0), fdet=(0, 0, 1), sdet=(0, -1, 0), odet=(1, 0, 0),
-                            twotheta_axis=(0, 0, -1), polar=(0, 0, 1), spindle=(0, 0, 1)),
-    Convention.DENZO: dict(beam=(1, 0, 0), fdet=(0, 0, 1), sdet=(0, -1, 0), odet=(1, 0, 0),
-                           twotheta_axis=(0, 0, -1), polar=(0, 0, 1), spindle=(0, 0, 1)),
-    Convention.ADXV: dict(beam=(0, 0, 1), fdet=(1, 0, 0), sdet=(0, -1, 0), odet=(0, 0, 1),
-                          twotheta_axis=(-1, 0, 0), polar=(1, 0, 0), spindle=(1, 0, 0)),
-    Convention.XDS: dict(beam=(0, 0, 1), fdet=(1, 0, 0), sdet=(0, 1, 0), odet=(0, 0, 1),
-                         twotheta_axis=(1, 0, 0), polar=(1, 0, 0), spindle=(1, 0, 0)),
-    Convention.DIALS: dict(beam=(0, 0, 1), fdet=(1, 0, 0), sdet=(0, 1, 0), odet=(0, 0, 1),
-                           twotheta_axis=(0, 1, 0), polar=(0, 1, 0), spindle=(0, 1, 0)),
+    Convention.MOSFLM: dict(
+        beam=(1, 0, 0),
+        fdet=(0, 0, 1),
+        sdet=(0, -1, 0),
+        odet=(1, 0, 0),
+        twotheta_axis=(0, 0, -1),
+        polar=(0, 0, 1),
+        spindle=(0, 0, 1),
+    ),
+    Convention.DENZO: dict(
+        beam=(1, 0, 0),
+        fdet=(0, 0, 1),
+        sdet=(0, -1, 0),
+        odet=(1, 0, 0),
+        twotheta_axis=(0, 0, -1),
+        polar=(0, 0, 1),
+        spindle=(0, 0, 1),
+    ),
+    Convention.ADXV: dict(
+        beam=(0, 0, 1),
+        fdet=(1, 0, 0),
+        sdet=(0, -1, 0),
+        odet=(0, 0, 1),
+        twotheta_axis=(-1, 0, 0),
+        polar=(1, 0, 0),
+        spindle=(1, 0, 0),
+    ),
+    Convention.XDS: dict(
+        beam=(0, 0, 1),
+        fdet=(1, 0, 0),
+        sdet=(0, 1, 0),
+        odet=(0, 0, 1),
+        twotheta_axis=(1, 0, 0),
+        polar=(1, 0, 0),
+        spindle=(1, 0, 0),
+    ),
+    Convention.DIALS: dict(
+        beam=(0, 0, 1),
+        fdet=(1, 0, 0),
+        sdet=(0, 1, 0),
+        odet=(0, 0, 1),
+        twotheta_axis=(0, 1, 0),
+        polar=(0, 1, 0),
+        spindle=(0, 1, 0),
+    ),
     # nanoBragg's built-in defaults, used for whatever a CUSTOM setup leaves unspecified.
-    Convention.CUSTOM: dict(beam=(1, 0, 0), fdet=(0, 0, 1), sdet=(0, -1, 0), odet=(1, 0, 0),
-                            twotheta_axis=(0, 1, 0), polar=(0, 0, 1), spindle=(0, 0, 1)),
+    Convention.CUSTOM: dict(
+        beam=(1, 0, 0),
+        fdet=(0, 0, 1),
+        sdet=(0, -1, 0),
+        odet=(1, 0, 0),
+        twotheta_axis=(0, 1, 0),
+        polar=(0, 0, 1),
+        spindle=(0, 0, 1),
+    ),
 }
 _FORCED_PIVOT = {
     Convention.MOSFLM: Pivot.BEAM,
@@ -134,8 +175,14 @@ def resolve_axes(cfg: DetectorConfig) -> dict[str, tuple[float, float, float]]:
     """The convention's axes, with a CUSTOM setup's user vectors where given."""
     axes = dict(_CONVENTION_AXES[cfg.convention])
     if cfg.convention is Convention.CUSTOM:
-        user = dict(beam=cfg.beam_vector, fdet=cfg.fdet_vector, sdet=cfg.sdet_vector, odet=cfg.odet_vector,
-                    twotheta_axis=cfg.twotheta_axis, polar=cfg.polar_vector)
+        user = dict(
+            beam=cfg.beam_vector,
+            fdet=cfg.fdet_vector,
+            sdet=cfg.sdet_vector,
+            odet=cfg.odet_vector,
+            twotheta_axis=cfg.twotheta_axis,
+            polar=cfg.polar_vector,
+        )
         axes.update({name: vec for name, vec in user.items() if vec is not None})
     return axes
 
@@ -144,11 +191,11 @@ def detector_geometry(
     cfg: DetectorConfig,
     *,
     distance: torch.Tensor,
-    beam_x: Optional[torch.Tensor],
-    beam_y: Optional[torch.Tensor],
+    beam_x: torch.Tensor | None,
+    beam_y: torch.Tensor | None,
     rotations: torch.Tensor,
     twotheta: torch.Tensor,
-    spindle_axis: Optional[tuple[float, float, float]] = None,
+    spindle_axis: tuple[float, float, float] | None = None,
 ) -> DetectorGeometry:
     """Place the detector. Lengths in metres, angles in radians, all tensors of one dtype/device.
 
@@ -232,11 +279,25 @@ def detector_geometry(
     distance = close_distance / ratio
     dials_axes = vec([[0, 0, 1], [0, 1, 0], [-1, 0, 0]])
     return DetectorGeometry(
-        grid=grid, fdet=fdet, sdet=sdet, odet=odet, beam=beam, polar=polar, spindle=spindle, pix0=pix0,
-        distance=distance, close_distance=close_distance, Fbeam=Fbeam, Sbeam=Sbeam, Fclose=Fclose,
-        Sclose=Sclose, Xbeam=torch.as_tensor(Xbeam, dtype=dtype, device=device),
-        Ybeam=torch.as_tensor(Ybeam, dtype=dtype, device=device), dials_origin_mm=1000.0 * (dials_axes @ pix0),
-        pivot=pivot, twotheta=twotheta,
+        grid=grid,
+        fdet=fdet,
+        sdet=sdet,
+        odet=odet,
+        beam=beam,
+        polar=polar,
+        spindle=spindle,
+        pix0=pix0,
+        distance=distance,
+        close_distance=close_distance,
+        Fbeam=Fbeam,
+        Sbeam=Sbeam,
+        Fclose=Fclose,
+        Sclose=Sclose,
+        Xbeam=torch.as_tensor(Xbeam, dtype=dtype, device=device),
+        Ybeam=torch.as_tensor(Ybeam, dtype=dtype, device=device),
+        dials_origin_mm=1000.0 * (dials_axes @ pix0),
+        pivot=pivot,
+        twotheta=twotheta,
     )
 
 
@@ -286,9 +347,7 @@ def solid_angle(geom: DetectorGeometry, airpath: torch.Tensor, point_pixel: bool
     return geom.grid.pixel_size**2 / airpath**2 * geom.close_distance / airpath
 
 
-def capture_fraction(
-    parallax: torch.Tensor, layer: torch.Tensor, sensor: SensorLayers
-) -> torch.Tensor:
+def capture_fraction(parallax: torch.Tensor, layer: torch.Tensor, sensor: SensorLayers) -> torch.Tensor:
     """Fraction of photons absorbed in sensor layer ``layer`` for rays with cos(obliquity) ``parallax``."""
     depth = sensor.step * sensor.mu / parallax
     return torch.exp(-layer * depth) - torch.exp(-(layer + 1) * depth)

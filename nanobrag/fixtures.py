@@ -1,7 +1,7 @@
 """Small, fast configurations shared by the gradient tests and the gradient probe.
 
 They live in the package (not in tests/) so that ``nanobrag probe-gradients`` without nanoBragg
-flags runs exactly the case that ``tests/test_gradients.py::TestAdvancedGradients`` checks.
+flags runs exactly the case that ``tests/nanobrag/test_gradients.py::TestAdvancedGradients`` checks.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -47,7 +47,7 @@ _LINE_SEARCH_EVALUATIONS = 25
 
 
 # Stage name -> the spot shape that stage models (None: the shape the configuration gives).
-STAGES: dict[str, Optional[CrystalShape]] = {"gauss": CrystalShape.GAUSS, "model": None}
+STAGES: dict[str, CrystalShape | None] = {"gauss": CrystalShape.GAUSS, "model": None}
 DEFAULT_SCHEDULE = ("gauss", "model")
 
 
@@ -160,7 +160,7 @@ def refine(
     tolerance: float = 1e-10,
     dtype: torch.dtype = torch.float64,
     device=None,
-    progress: Optional[Callable[[str], None]] = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RefinementResult:
     """Fit ``parameters`` (names from :data:`REFINABLE`) and an overall scale so the image matches ``target``.
 

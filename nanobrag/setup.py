@@ -9,8 +9,8 @@ flows through the whole geometry so the rendered image is differentiable with re
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 import torch
 
@@ -118,8 +118,8 @@ def _choose_dtype_device(params: Mapping[str, torch.Tensor], dtype, device) -> t
 def build_setup(
     config: SimulationConfig,
     *,
-    params: Optional[Mapping[str, torch.Tensor]] = None,
-    dtype: Optional[torch.dtype] = None,
+    params: Mapping[str, torch.Tensor] | None = None,
+    dtype: torch.dtype | None = None,
     device=None,
 ) -> Setup:
     """Resolve ``config`` into tensors; ``params`` override continuous values (see :data:`PARAMETERS`)."""
@@ -146,8 +146,13 @@ def build_setup(
         beam_x=value("beam_x", det.Xbeam_mm) / 1000.0 if ("beam_x" in params or det.Xbeam_mm is not None) else None,
         beam_y=value("beam_y", det.Ybeam_mm) / 1000.0 if ("beam_y" in params or det.Ybeam_mm is not None) else None,
         rotations=torch.deg2rad(
-            torch.stack([value("detector_rotx", det.rotx_deg), value("detector_roty", det.roty_deg),
-                         value("detector_rotz", det.rotz_deg)])
+            torch.stack(
+                [
+                    value("detector_rotx", det.rotx_deg),
+                    value("detector_roty", det.roty_deg),
+                    value("detector_rotz", det.rotz_deg),
+                ]
+            )
         ),
         twotheta=torch.deg2rad(value("twotheta", det.twotheta_deg)),
         spindle_axis=xtal.spindle_axis,
@@ -161,7 +166,11 @@ def build_setup(
     phi = resolve_phi_sweep(xtal.phi0_deg, xtal.osc_deg, xtal.phistep_deg, xtal.phisteps)
     spindle = spindle_rotations(phi, geometry.spindle)
     # The domain count is chosen from the spread the physics uses (a parameter, if one is given).
-    spread_deg = float(torch.as_tensor(params["mosaic_spread"]).detach()) if "mosaic_spread" in params else xtal.mosaic_spread_deg
+    spread_deg = (
+        float(torch.as_tensor(params["mosaic_spread"]).detach())
+        if "mosaic_spread" in params
+        else xtal.mosaic_spread_deg
+    )
     spread_deg, domains = resolve_mosaic(spread_deg, xtal.mosaic_domains)
     if spread_deg > 0.0:
         from .rng import mosaic_domain_draws
@@ -181,8 +190,14 @@ def build_setup(
     sources = _build_sources(config, geometry, value, params, wavelength)
     # The automatic oversampling sees the wavelength the physics uses (a parameter, if one is given).
     rule_wavelength_A = float(wavelength_A.detach()) if "wavelength" in params else bm.wavelength_A
-    oversample = _resolve_oversample(det.oversample, real_lengths_m, cells, rule_wavelength_A * 1e-10,
-                                     float(geometry.distance.detach()), geometry.grid.pixel_size)
+    oversample = _resolve_oversample(
+        det.oversample,
+        real_lengths_m,
+        cells,
+        rule_wavelength_A * 1e-10,
+        float(geometry.distance.detach()),
+        geometry.grid.pixel_size,
+    )
     fluence = value("fluence", beam_mod.resolve_fluence(bm))
     structure = _build_structure(config, value, cells)
 
@@ -218,8 +233,9 @@ def _build_lattice(config: SimulationConfig, value, params, wavelength_A: torch.
         seed = xtal.misset_seed if xtal.misset_seed is not None else _time_seed()
         misset_deg = tuple(math.degrees(a) for a in random_misset_angles(seed))
     misset = torch.deg2rad(
-        torch.stack([value("misset_x", misset_deg[0]), value("misset_y", misset_deg[1]),
-                     value("misset_z", misset_deg[2])])
+        torch.stack(
+            [value("misset_x", misset_deg[0]), value("misset_y", misset_deg[1]), value("misset_z", misset_deg[2])]
+        )
     )
     if xtal.mosflm_matrix is not None:
         cell_params = sorted(name for name in params if name.startswith("cell_"))
@@ -235,8 +251,9 @@ def _build_lattice(config: SimulationConfig, value, params, wavelength_A: torch.
     c = c if c > 0 else a
     alpha, beta, gamma = (ang if ang > 0 else 90.0 for ang in (alpha, beta, gamma))
     lengths = torch.stack([value("cell_a", a), value("cell_b", b), value("cell_c", c)])
-    angles = torch.deg2rad(torch.stack([value("cell_alpha", alpha), value("cell_beta", beta),
-                                        value("cell_gamma", gamma)]))
+    angles = torch.deg2rad(
+        torch.stack([value("cell_alpha", alpha), value("cell_beta", beta), value("cell_gamma", gamma)])
+    )
     return lattice_from_cell(lengths, angles, misset)
 
 
@@ -246,7 +263,7 @@ def _time_seed() -> int:
     return int(time.time())
 
 
-def _clipped_crystal_size(config: SimulationConfig) -> tuple[Optional[float], ...]:
+def _clipped_crystal_size(config: SimulationConfig) -> tuple[float | None, ...]:
     """-xtalsize in metres; nanoBragg clips the two dimensions across the beam to the beam size."""
     sizes = [s / 1000.0 if s is not None else None for s in config.crystal.xtalsize_mm]
     beamsize = config.beam.beamsize_mm / 1000.0
@@ -263,10 +280,10 @@ def _build_sources(config: SimulationConfig, geometry: DetectorGeometry, value, 
 
         return beam_mod.file_sources(read_sourcefile(bm.sourcefile), geometry.beam, wavelength)
 
-    def mrad(x: Optional[float]) -> Optional[float]:
+    def mrad(x: float | None) -> float | None:
         return x / 1000.0 if x is not None else None
 
-    def pct(x: Optional[float]) -> Optional[float]:
+    def pct(x: float | None) -> float | None:
         return x / 100.0 if x is not None else None
 
     hdiv = beam_mod.resolve_sampling(mrad(bm.hdivrange_mrad), mrad(bm.hdivstep_mrad), bm.hdivsteps)
@@ -289,8 +306,12 @@ def _rescale(sampling: beam_mod.Sampling, name: str, unit: float, params, value)
 
 
 def _resolve_oversample(
-    requested: Optional[int], lengths_m: list[float], cells: tuple[float, float, float], wavelength_m: float,
-    distance_m: float, pixel_m: float,
+    requested: int | None,
+    lengths_m: list[float],
+    cells: tuple[float, float, float],
+    wavelength_m: float,
+    distance_m: float,
+    pixel_m: float,
 ) -> int:
     """nanoBragg's rule: enough sub-pixels that the largest crystal dimension's fringes are resolved."""
     if requested is not None and requested > 0:

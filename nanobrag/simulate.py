@@ -8,7 +8,6 @@ is a tensor dimension; there are no Python loops over them.
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -34,8 +33,8 @@ DEFAULT_CHUNK_EVALUATIONS = int(os.environ.get("NANOBRAG_CHUNK_EVALUATIONS", 1 <
 def simulate(
     config: SimulationConfig,
     *,
-    params: Optional[dict[str, torch.Tensor]] = None,
-    dtype: Optional[torch.dtype] = None,
+    params: dict[str, torch.Tensor] | None = None,
+    dtype: torch.dtype | None = None,
     device=None,
 ) -> torch.Tensor:
     """Render the image (slow, fast) in photons per pixel. See :func:`nanobrag.setup.build_setup`."""
@@ -49,7 +48,7 @@ def roi_bounds(setup: Setup) -> tuple[int, int, int, int]:
     return max(ymin, 0), min(ymax, spixels - 1), max(xmin, 0), min(xmax, fpixels - 1)
 
 
-def render(setup: Setup, *, chunk_evaluations: Optional[int] = None, compile: bool = False) -> torch.Tensor:
+def render(setup: Setup, *, chunk_evaluations: int | None = None, compile: bool = False) -> torch.Tensor:
     """Photons per pixel, shape (spixels, fpixels); zero outside the region of interest.
 
     ``compile=True`` runs the lattice-transform hot loop through torch.compile: several times faster
@@ -77,7 +76,11 @@ def render(setup: Setup, *, chunk_evaluations: Optional[int] = None, compile: bo
 
 
 def _render_chunk(
-    setup: Setup, slow: torch.Tensor, fast: torch.Tensor, switch: InterpolationSwitch, several: bool,
+    setup: Setup,
+    slow: torch.Tensor,
+    fast: torch.Tensor,
+    switch: InterpolationSwitch,
+    several: bool,
     use_compile: bool,
 ) -> torch.Tensor:
     if not (several and torch.is_grad_enabled()):
@@ -112,7 +115,7 @@ def _pixel_values(
     diffracted = pos / airpath[..., None]
 
     # Per-pixel factors nanoBragg evaluates once (first sub-pixel) unless asked to oversample them.
-    weight: Optional[torch.Tensor] = None  # per (P,T,Q[,S]) factors folded into each contribution
+    weight: torch.Tensor | None = None  # per (P,T,Q[,S]) factors folded into each contribution
     pixel_factor = torch.ones(P, dtype=dtype, device=device)
     omega = solid_angle(geom, airpath, cfg.point_pixel)
     if cfg.oversample_omega:
@@ -168,8 +171,12 @@ def _pixel_values(
 
 
 def _lattice_power(
-    scattering: torch.Tensor, by_component: torch.Tensor, N: torch.Tensor, reciprocal: torch.Tensor,
-    shape, fudge: float,
+    scattering: torch.Tensor,
+    by_component: torch.Tensor,
+    N: torch.Tensor,
+    reciprocal: torch.Tensor,
+    shape,
+    fudge: float,
 ) -> torch.Tensor:
     """Sum over orientations of F_latt^2 for each scattering vector: the hot loop of a default_F run."""
     hkl = torch.matmul(scattering, by_component)
@@ -191,7 +198,7 @@ def _compiled(fn):
     return _COMPILED[fn]
 
 
-def _first_evaluated(values: torch.Tensor, keep: Optional[torch.Tensor]) -> torch.Tensor:
+def _first_evaluated(values: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
     """Per pixel, the value at the first (layer, sub-pixel, source) nanoBragg evaluates; 0 if none."""
     flat = values.reshape(values.shape[0], -1)
     if keep is None:
@@ -202,7 +209,7 @@ def _first_evaluated(values: torch.Tensor, keep: Optional[torch.Tensor]) -> torc
 
 
 def _table_structure_factors(
-    setup: Setup, hkl: torch.Tensor, f_latt: torch.Tensor, keep: Optional[torch.Tensor], interp_on: bool
+    setup: Setup, hkl: torch.Tensor, f_latt: torch.Tensor, keep: torch.Tensor | None, interp_on: bool
 ) -> tuple[torch.Tensor, bool]:
     """F_cell per evaluation and the interpolation state after this chunk (see structure.py)."""
     sf = setup.structure

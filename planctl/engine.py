@@ -107,9 +107,7 @@ def run_task(
     except Interrupted as signal_:
         interrupted = interrupted or signal_
     if commit and repo is None:
-        say(
-            f"warning: {project.root} is not inside a git repository; the attempt is recorded but not committed"
-        )
+        say(f"warning: {project.root} is not inside a git repository; the attempt is recorded but not committed")
     return RunResult(attempt, commit_id, interrupted)
 
 
@@ -255,9 +253,7 @@ def _json_input(path: Path) -> object:
 
 
 def _earlier_attempts(project: Project, reservation: _Reservation) -> list[Attempt]:
-    records = load_records(
-        records_path(project, reservation.plan_file.name), reservation.plan_file.plan.initiative.id
-    )
+    records = load_records(records_path(project, reservation.plan_file.name), reservation.plan_file.plan.initiative.id)
     return [a for a in records.attempts if a.number < reservation.attempt.number and a.outcome != "running"]
 
 

@@ -75,11 +75,7 @@ def _junit_checks(expect: Expectations, counts: dict[str, int] | None) -> list[C
     assert expect.junit is not None
     wanted = expect.junit.model_dump(exclude_none=True)
     if counts is None:
-        return [
-            Check(
-                name="junit counts", passed=False, detail="no junit XML was written (is the command pytest?)"
-            )
-        ]
+        return [Check(name="junit counts", passed=False, detail="no junit XML was written (is the command pytest?)")]
     return [
         Check(name=f"junit {key}", passed=counts[key] == value, detail=f"expected {value}, got {counts[key]}")
         for key, value in wanted.items()
@@ -88,7 +84,10 @@ def _junit_checks(expect: Expectations, counts: dict[str, int] | None) -> list[C
 
 def _metric_check(threshold: MetricThreshold, facts: RunFacts) -> tuple[Check, list[float] | None]:
     magnitude = "|x|" if threshold.abs else "x"
-    name = f"{threshold.quantifier} {magnitude} {threshold.op} {threshold.value:g} for {threshold.select} in {threshold.file}"
+    name = (
+        f"{threshold.quantifier} {magnitude} {threshold.op} {threshold.value:g}"
+        f" for {threshold.select} in {threshold.file}"
+    )
     path = facts.cwd / expand(threshold.file, facts.env)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -116,20 +115,10 @@ def select(document: Any, selector: str) -> Iterator[Any]:
         found = []
         for node in nodes:
             if part == "*":
-                found += (
-                    list(node.values())
-                    if isinstance(node, dict)
-                    else list(node)
-                    if isinstance(node, list)
-                    else []
-                )
+                found += list(node.values()) if isinstance(node, dict) else list(node) if isinstance(node, list) else []
             elif isinstance(node, dict) and part in node:
                 found.append(node[part])
-            elif (
-                isinstance(node, list)
-                and re.fullmatch(r"-?\d+", part)
-                and -len(node) <= int(part) < len(node)
-            ):
+            elif isinstance(node, list) and re.fullmatch(r"-?\d+", part) and -len(node) <= int(part) < len(node):
                 found.append(node[int(part)])
         nodes = found
     yield from nodes

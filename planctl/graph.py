@@ -76,9 +76,7 @@ def structure_problems(plan: Plan) -> list[tuple[Loc, str]]:
     for i, phase in enumerate(plan.phases):
         for k, required in enumerate(phase.requires):
             if required not in phase_ids:
-                problems.append(
-                    (("phases", i, "requires", k), f"phase {phase.id} requires unknown phase '{required}'")
-                )
+                problems.append((("phases", i, "requires", k), f"phase {phase.id} requires unknown phase '{required}'"))
         for j, task in enumerate(phase.tasks):
             for k, dep in enumerate(task.depends_on):
                 if dep not in task_ids:

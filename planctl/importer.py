@@ -191,7 +191,7 @@ class _Importer:
 
     def _row(self, phase: dict, number: int, line: str) -> None:
         cells = [c.strip().replace(r"\|", "|") for c in _CELL_SPLIT.split(line.strip().strip("|"))]
-        if cells and cells[0] == "ID" or all(re.fullmatch(r":?-{3,}:?", c) for c in cells):
+        if (cells and cells[0] == "ID") or all(re.fullmatch(r":?-{3,}:?", c) for c in cells):
             return  # header and separator rows
         if len(cells) != 4 or not cells[0]:
             self._keep(line, (number, line), phase)
@@ -250,9 +250,7 @@ class _Importer:
             where = ".".join(str(p) for p in first["loc"])
             raise PlanctlError(f"{self.source}: cannot import: {where}: {first['msg']}") from None
         if plan.prior_attempts:
-            self.inferred.append(
-                f"prior_attempts: {plan.prior_attempts} (highest attempt number in the text)"
-            )
+            self.inferred.append(f"prior_attempts: {plan.prior_attempts} (highest attempt number in the text)")
         return ImportResult(plan, self.warnings, self.inferred)
 
     def _artifacts_root(self) -> str | None:
@@ -275,9 +273,7 @@ class _Importer:
         for span in _CODE.findall(text):
             for name, value in _GUARD.findall(span):
                 if env.setdefault(name, value) != value:
-                    self.warnings.append(
-                        f"{self.source}: {name} appears as {env[name]} and {value}; kept {env[name]}"
-                    )
+                    self.warnings.append(f"{self.source}: {name} appears as {env[name]} and {value}; kept {env[name]}")
         if env:
             listed = " ".join(f"{k}={v}" for k, v in env.items())
             self.inferred.append(f"guard_env: {listed} (from commands in the text)")

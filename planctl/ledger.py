@@ -69,9 +69,7 @@ class Entry:
         return f"{guards} {command}" if guards else command
 
 
-def entries(
-    project: Project, plan_files: list[PlanFile], records_in_memory: dict[str, Records]
-) -> list[Entry]:
+def entries(project: Project, plan_files: list[PlanFile], records_in_memory: dict[str, Records]) -> list[Entry]:
     found = []
     for plan_file in plan_files:
         plan = plan_file.plan
@@ -104,9 +102,7 @@ def ledger_files(project: Project, ledger: list[Entry]) -> dict[Path, str]:
 
 def _totals(ledger: list[Entry]) -> dict[str, object]:
     attempts = [a for e in ledger for a in e.attempts]
-    outcomes = {
-        o: sum(a.outcome == o for a in attempts) for o in ("passed", "failed", "interrupted", "running")
-    }
+    outcomes = {o: sum(a.outcome == o for a in attempts) for o in ("passed", "failed", "interrupted", "running")}
     latest = max(((a.stamp, e, a) for e in ledger for a in e.attempts), default=None, key=lambda t: t[0])
     return {
         "initiatives": len(ledger),
@@ -126,9 +122,7 @@ def block_files(project: Project, ledger: list[Entry]) -> dict[Path, str]:
     candidates = [*sorted(project.root.glob("*.md")), *sorted((project.root / "docs").rglob("*.md"))]
     found = {}
     with template_errors(project, BLOCKS_TEMPLATE):
-        render = functools.partial(
-            _render_block, environment(project).get_template(BLOCKS_TEMPLATE).module, ledger
-        )
+        render = functools.partial(_render_block, environment(project).get_template(BLOCKS_TEMPLATE).module, ledger)
         for path in candidates:
             data = path.read_bytes()
             if b"<!-- planctl:" not in data or project.views_dir in path.parents:
@@ -150,9 +144,7 @@ def _render_block(module: object, ledger: list[Entry], name: str, argument: str 
         return str(macro(ledger))
     if argument is None:
         raise PlanctlError(f"{where}: planctl block '{name}' needs a plan: <!-- planctl:{name} PLAN -->")
-    entry = next(
-        (e for e in ledger if argument.lower() in (e.name.lower(), e.plan.initiative.id.lower())), None
-    )
+    entry = next((e for e in ledger if argument.lower() in (e.name.lower(), e.plan.initiative.id.lower())), None)
     if entry is None:
         raise PlanctlError(f"{where}: planctl block '{name}': unknown plan '{argument}'")
     return str(macro(entry))
@@ -172,9 +164,7 @@ def refresh_blocks(text: str, render: Callable[[str, str | None, str], str], whe
         if opened and opened[1] not in ("end", "generated"):
             end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == _BLOCK_END), None)
             if end is None:
-                raise PlanctlError(
-                    f"{where}:{i + 1}: planctl block '{opened[1]}' has no closing {_BLOCK_END}"
-                )
+                raise PlanctlError(f"{where}:{i + 1}: planctl block '{opened[1]}' has no closing {_BLOCK_END}")
             body = render(opened[1], opened[2], f"{where}:{i + 1}")
             out.append(body if body.endswith("\n") or not body else body + "\n")
             out.append(lines[end])

@@ -82,9 +82,7 @@ class Records(StrictModel):
     def reap_orphans(self) -> list[Attempt]:
         """Mark attempts whose planctl process died mid-run (on this host) as interrupted."""
         here = socket.gethostname()
-        orphans = [
-            a for a in self.attempts if a.outcome == "running" and a.host == here and not _alive(a.pid)
-        ]
+        orphans = [a for a in self.attempts if a.outcome == "running" and a.host == here and not _alive(a.pid)]
         for attempt in orphans:
             attempt.outcome = "interrupted"
             attempt.reason = f"planctl process {attempt.pid} ended before recording an outcome"

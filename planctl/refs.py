@@ -92,9 +92,7 @@ def check_reference(root: Path, ref: Reference) -> list[str]:
     lines = _read_lines(target)
     problems = []
     if ref.lines and ref.lines[1] > len(lines):
-        problems.append(
-            f"{ref.path} has {len(lines)} lines; range {ref.lines[0]}-{ref.lines[1]} is past its end"
-        )
+        problems.append(f"{ref.path} has {len(lines)} lines; range {ref.lines[0]}-{ref.lines[1]} is past its end")
     headings = [m[1] for m in map(_HEADING.match, lines) if m]
     for section in ref.sections:
         range_match = _RANGE.match(section)

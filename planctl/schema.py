@@ -154,7 +154,9 @@ class TemplateArtifact(StrictModel):
     vars: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, str] = Field(
         default_factory=dict,
-        description="JSON files the command wrote ($VARS expanded, relative to cwd), given to the template as data.<name>",
+        description=(
+            "JSON files the command wrote ($VARS expanded, relative to cwd), given to the template as data.<name>"
+        ),
     )
 
     @field_validator("output")
@@ -203,9 +205,7 @@ class Phase(StrictModel):
     title: str
     goal: str = ""
     prereqs: str = ""
-    requires: list[str] = Field(
-        default_factory=list, description="phases whose tasks must all be closed first"
-    )
+    requires: list[str] = Field(default_factory=list, description="phases whose tasks must all be closed first")
     exit_criteria: str = ""
     notes: list[str] = Field(default_factory=list)
     tasks: list[Task] = Field(default_factory=list)
@@ -214,15 +214,11 @@ class Phase(StrictModel):
 class Plan(StrictModel):
     schema_version: Literal[1] = 1
     initiative: Initiative
-    artifacts_root: str | None = Field(
-        None, description="where evidence bundles go; default reports/<initiative id>"
-    )
+    artifacts_root: str | None = Field(None, description="where evidence bundles go; default reports/<initiative id>")
     guard_env: EnvMap = Field(default_factory=dict, description="environment for every run")
     reproduction: str | None = Field(None, description="the command that shows the problem")
     cluster: str | None = Field(None, description="failure cluster, e.g. C19")
-    prior_attempts: int = Field(
-        0, ge=0, description="attempts made before planctl; numbering continues after"
-    )
+    prior_attempts: int = Field(0, ge=0, description="attempts made before planctl; numbering continues after")
     context: Context = Field(default_factory=Context)
     phases: list[Phase]
     exit_criteria_summary: list[str] = Field(default_factory=list)

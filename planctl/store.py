@@ -139,9 +139,7 @@ def set_task_state(plan_file: PlanFile, task_id: str, state: TaskState, reason: 
     node = next(t for phase in plan_file.doc["phases"] for t in phase.get("tasks", []) if t["id"] == task_id)
     old = node.get("state")
     quoted = (
-        type(old)
-        if isinstance(old, (SingleQuotedScalarString, DoubleQuotedScalarString))
-        else SingleQuotedScalarString
+        type(old) if isinstance(old, (SingleQuotedScalarString, DoubleQuotedScalarString)) else SingleQuotedScalarString
     )
     _put_after(node, "state", quoted(state.value), after="description")
     if state is TaskState.SKIPPED:

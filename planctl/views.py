@@ -52,9 +52,7 @@ def template_errors(project: Project, name: str) -> Iterator[None]:
         where = project.display(project.templates_dir)
         raise PlanctlError(f"template {err.name} not found in {where} or planctl's defaults") from None
     except jinja2.TemplateSyntaxError as err:
-        raise PlanctlError(
-            f"{err.filename or name}:{err.lineno}: template syntax error: {err.message}"
-        ) from None
+        raise PlanctlError(f"{err.filename or name}:{err.lineno}: template syntax error: {err.message}") from None
     except jinja2.TemplateError as err:
         raise PlanctlError(f"template {name}: {err.message}") from None
 

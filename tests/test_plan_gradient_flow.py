@@ -32,10 +32,18 @@ def clone(tmp_path_factory) -> Path:
 
 def planctl(clone: Path, *args: str) -> subprocess.CompletedProcess:
     # The clone's own code, with the tools of this interpreter's environment.
-    env = {**os.environ, "PYTHONPATH": str(clone), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(clone),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     return subprocess.run(
         [sys.executable, "-m", "planctl", "--root", str(clone), *args],
-        cwd=clone, env=env, capture_output=True, text=True, timeout=900,
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 

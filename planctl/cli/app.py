@@ -26,8 +26,7 @@ RootOption = typer.Option(
     None,
     "--root",
     envvar="PLANCTL_ROOT",
-    help="Project root (the folder holding plans/). Default: the nearest such folder above the "
-    "working directory.",
+    help="Project root (the folder holding plans/). Default: the nearest such folder above the working directory.",
     file_okay=False,
 )
 

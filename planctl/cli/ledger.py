@@ -14,9 +14,7 @@ from planctl.store import read_all
 @app.command()
 def ledger(
     ctx: typer.Context,
-    check: bool = typer.Option(
-        False, "--check", help="Write nothing; exit 1 if any derived file is out of date."
-    ),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if any derived file is out of date."),
 ) -> None:
     """Regenerate ledgers/fix_plan.md, ledgers/remediation_tracker.md, docs/plans/*.md and the
     <!-- planctl:... --> blocks in docs. Running it twice changes nothing."""

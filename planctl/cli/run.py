@@ -21,13 +21,9 @@ def run(
     plan: str = PlanArgument,
     tasks: list[str] = typer.Argument(None, help="Task ids to run, in order."),
     phase: str | None = typer.Option(None, "--phase", help="Run the open runnable tasks of this phase."),
-    all_ready: bool = typer.Option(
-        False, "--all-ready", help="Run every ready runnable task, until none is left."
-    ),
+    all_ready: bool = typer.Option(False, "--all-ready", help="Run every ready runnable task, until none is left."),
     no_commit: bool = typer.Option(False, "--no-commit", help="Record the attempt but do not commit it."),
-    force: bool = typer.Option(
-        False, "--force", help="Run named tasks even when their prerequisites are open."
-    ),
+    force: bool = typer.Option(False, "--force", help="Run named tasks even when their prerequisites are open."),
 ) -> None:
     """Run tasks' linked commands into evidence bundles, judge and record each attempt, update
     task states and ledgers, and commit. Exit status: 0 all passed, 1 a failure, 130/143 stopped."""
@@ -61,9 +57,7 @@ def run(
         raise typer.Exit(1)
 
 
-def _queue(
-    proj: Project, plan: str, tasks: list[str], phase: str | None, done: list[RunResult]
-):  # type: ignore[no-untyped-def]
+def _queue(proj: Project, plan: str, tasks: list[str], phase: str | None, done: list[RunResult]):  # type: ignore[no-untyped-def]
     """Task ids to run next: the named ones, else the ready runnable tasks (of ``phase``, or of the
     whole plan for --all-ready). The plan is re-read after each attempt, so tasks that a passing
     attempt unblocked are picked up too."""

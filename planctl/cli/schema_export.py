@@ -20,9 +20,7 @@ def plan_json_schema() -> str:
 
 @app.command("schema")
 def schema_export(
-    out: Path | None = typer.Option(
-        None, "--out", help="Write to this file instead of stdout.", dir_okay=False
-    ),
+    out: Path | None = typer.Option(None, "--out", help="Write to this file instead of stdout.", dir_okay=False),
 ) -> None:
     """Print (or write) the JSON Schema of plan files."""
     text = plan_json_schema()

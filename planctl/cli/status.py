@@ -29,12 +29,8 @@ def summary(plan_file: PlanFile) -> dict:
         "open": counts.open,
         "total": counts.total,
         "progress": round(counts.closed / counts.total, 3) if counts.total else 0.0,
-        "phases": [
-            {"id": phase.id, "title": phase.title, **vars(Counts.of(phase.tasks))} for phase in plan.phases
-        ],
-        "next": [
-            {"task": task.id, "phase": phase.id, "description": task.description} for phase, task in ready
-        ],
+        "phases": [{"id": phase.id, "title": phase.title, **vars(Counts.of(phase.tasks))} for phase in plan.phases],
+        "next": [{"task": task.id, "phase": phase.id, "description": task.description} for phase, task in ready],
     }
 
 
@@ -71,9 +67,7 @@ def status(
         for column in ("Done", "Skipped", "Open"):
             table.add_column(column, justify="right")
         for phase in item["phases"]:
-            table.add_row(
-                phase["id"], phase["title"], str(phase["done"]), str(phase["skipped"]), str(phase["open"])
-            )
+            table.add_row(phase["id"], phase["title"], str(phase["done"]), str(phase["skipped"]), str(phase["open"]))
         out.print(table)
         nxt = item["next"][0] if item["next"] else None
         out.print(f"Next: {nxt['task']} — {nxt['description']}" if nxt else "Next: nothing ready")

@@ -15,7 +15,7 @@ def validate(
 ) -> None:
     """Check schemas, task ids, dependencies and every referenced file, line range and section."""
     proj = project(ctx)
-    plan_files, diagnostics = validate_project(proj)
+    _plan_files, diagnostics = validate_project(proj)
     for diagnostic in sorted(diagnostics, key=lambda d: (d.path, d.line, d.col)):
         print(diagnostic)
     errors = sum(d.severity == "error" for d in diagnostics)

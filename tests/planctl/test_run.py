@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from planctl_testkit import git, write
+from tests.planctl.planctl_testkit import git, write
 
 from planctl.project import Project
 from planctl.records import load_records, records_path
@@ -166,11 +166,7 @@ def test_a_template_that_cannot_render_fails_the_attempt_and_says_why(repo, plan
 def test_a_threshold_that_does_not_hold_fails_the_attempt(repo, planctl):
     result = planctl("run", "run", "A4", "--force", root=repo)
     assert result.code == 1
-    [check] = [
-        c
-        for c in load_records(records_path(Project(repo), "run"), "RUN-001").attempt(3).checks
-        if not c.passed
-    ]
+    [check] = [c for c in load_records(records_path(Project(repo), "run"), "RUN-001").attempt(3).checks if not c.passed]
     assert check.name == "any x == 0 for control in $PLANCTL_BUNDLE/gradients.json"
     assert check.detail == "2 values, 2 outside the threshold (e.g. 0.25)"
     assert state(repo, "A4") == "[ ]"
@@ -336,8 +332,7 @@ def test_a_check_only_task_passes_once_the_file_holds_the_pattern(tmp_path, plan
     write(tmp_path / "tests" / "test_x.py", "default_F=0\n")
     first = planctl("run", "p", "D1", root=tmp_path)
     assert (
-        first.code == 1
-        and "failed: tests/test_x.py contains 'default_F=100': 'default_F=100' not found" in first.out
+        first.code == 1 and "failed: tests/test_x.py contains 'default_F=100': 'default_F=100' not found" in first.out
     )
     write(tmp_path / "tests" / "test_x.py", "default_F=100\n")
     assert planctl("run", "p", "D1", root=tmp_path).code == 0
@@ -359,7 +354,9 @@ def test_working_directory_and_environment_layers(tmp_path, planctl):
               - id: A1
                 description: where and with what
                 run:
-                  command: pwd > $PLANCTL_BUNDLE/where.txt; echo "$GUARD $SHARED $PLANCTL_TASK" >> $PLANCTL_BUNDLE/where.txt
+                  command: >-
+                    pwd > $PLANCTL_BUNDLE/where.txt;
+                    echo "$GUARD $SHARED $PLANCTL_TASK" >> $PLANCTL_BUNDLE/where.txt
                   cwd: sub
                   env: {SHARED: task}
         """,
@@ -388,7 +385,9 @@ def test_a_task_without_a_run_spec_cannot_run(tmp_path, planctl):
 
 def test_a_template_can_quote_the_json_its_command_wrote(repo, planctl):
     (repo / "templates").mkdir(exist_ok=True)
-    (repo / "templates" / "quote.md.j2").write_text("control gradients: {{ data.probe.control.a }}, {{ data.probe.control.b }}\n")
+    (repo / "templates" / "quote.md.j2").write_text(
+        "control gradients: {{ data.probe.control.a }}, {{ data.probe.control.b }}\n"
+    )
     plan = repo / "plans" / "run.yaml"
     plan.write_text(
         plan.read_text().replace(

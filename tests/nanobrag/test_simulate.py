@@ -45,13 +45,14 @@ class TestAgainstCLogs:
     def test_triclinic_cell_vectors(self, shared_dir):
         log = read_c_log(shared_dir / "golden" / "triclinic_misset.log")
         setup = build_setup(small_config())
-        assert setup.lattice.real.flatten().tolist() == pytest.approx(sum(log["real"], []), abs=2e-8)
-        assert setup.lattice.reciprocal.flatten().tolist() == pytest.approx(sum(log["reciprocal"], []), abs=2e-8)
+        assert setup.lattice.real.flatten().tolist() == pytest.approx([v for row in log["real"] for v in row], abs=2e-8)
+        assert setup.lattice.reciprocal.flatten().tolist() == pytest.approx(
+            [v for row in log["reciprocal"] for v in row], abs=2e-8
+        )
 
     def test_rotated_detector(self, shared_dir):
         log = read_c_log(shared_dir / "golden" / "detector_rot.log")
-        cfg = small_config(fpixels=256, spixels=256, pixel_mm=0.4, rotx_deg=5, roty_deg=3, rotz_deg=2,
-                           twotheta_deg=15)
+        cfg = small_config(fpixels=256, spixels=256, pixel_mm=0.4, rotx_deg=5, roty_deg=3, rotz_deg=2, twotheta_deg=15)
         geom = build_setup(cfg).geometry
         assert geom.fdet.tolist() == pytest.approx(log["fdet"], abs=1e-6)
         assert geom.sdet.tolist() == pytest.approx(log["sdet"], abs=1e-6)
@@ -173,8 +174,9 @@ class TestInterpolationSwitch:
     def _setup(self, interpolate: bool):
         setup = build_setup(small_config(fpixels=6, spixels=6, pixel_mm=4.0))
         grid = torch.arange(9 * 9 * 9, dtype=torch.float64).reshape(9, 9, 9) % 7 + 10.0
-        setup.structure = StructureFactors(default_F=setup.structure.default_F, table=grid, lower=(-4, -4, -4),
-                                           interpolate=interpolate)
+        setup.structure = StructureFactors(
+            default_F=setup.structure.default_F, table=grid, lower=(-4, -4, -4), interpolate=interpolate
+        )
         return setup
 
     def test_out_of_range_switches_to_nearest_for_the_rest(self):
@@ -199,8 +201,9 @@ class TestInterpolationSwitch:
     def test_interpolation_used_while_in_range(self):
         setup = self._setup(True)
         wide = torch.rand(121, 121, 121, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) + 1
-        setup.structure = StructureFactors(default_F=setup.structure.default_F, table=wide,
-                                           lower=(-60, -60, -60), interpolate=True)
+        setup.structure = StructureFactors(
+            default_F=setup.structure.default_F, table=wide, lower=(-60, -60, -60), interpolate=True
+        )
         interpolated = render(setup)
         setup.structure.interpolate = False
         assert not torch.allclose(interpolated, render(setup))
@@ -212,16 +215,18 @@ class TestInterpolationSwitch:
         cfg = SimulationConfig(
             crystal=CrystalConfig(cell=(30, 30, 30, 90, 90, 90), misset_deg=(5, 7, 9), N=(2, 2, 2)),
             structure=StructureConfig(default_F=100),
-            detector=DetectorConfig(distance_mm=100, fpixels=8, spixels=48, pixel_mm=2.0, oversample=1,
-                                    Xbeam_mm=1.0, Ybeam_mm=8.0),
+            detector=DetectorConfig(
+                distance_mm=100, fpixels=8, spixels=48, pixel_mm=2.0, oversample=1, Xbeam_mm=1.0, Ybeam_mm=8.0
+            ),
         )
         table = torch.arange(17**3, dtype=torch.float64).reshape(17, 17, 17) % 11 + 10.0
 
         def image_and_gradient(chunk_evaluations):
             cell_a = torch.tensor(30.0, dtype=torch.float64, requires_grad=True)
             setup = build_setup(cfg, params={"cell_a": cell_a})
-            setup.structure = StructureFactors(default_F=setup.structure.default_F, table=table,
-                                               lower=(-8, -8, -8), interpolate=True)
+            setup.structure = StructureFactors(
+                default_F=setup.structure.default_F, table=table, lower=(-8, -8, -8), interpolate=True
+            )
             image = render(setup, chunk_evaluations=chunk_evaluations)
             image.sum().backward()
             return image.detach(), cell_a.grad

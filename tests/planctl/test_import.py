@@ -56,9 +56,7 @@ def test_every_shared_plan_imports_into_a_valid_plan(imported, name):
     assert [t.id for _, t in plan_file.plan.tasks()] == [row[0] for row in table_rows(markdown)]
     # Whatever became a note was announced, one warning per note.
     notes = (
-        len(plan_file.plan.context.notes)
-        + len(plan_file.plan.notes)
-        + sum(len(p.notes) for p in plan_file.plan.phases)
+        len(plan_file.plan.context.notes) + len(plan_file.plan.notes) + sum(len(p.notes) for p in plan_file.plan.phases)
     )
     assert result.err.count("kept as") == notes
 
@@ -159,10 +157,7 @@ def test_import_rejects_a_file_without_phases(tmp_path, planctl):
     (tmp_path / "plans").mkdir()
     result = planctl("import", source, root=tmp_path)
     assert result.code == 2
-    assert (
-        result.err.strip()
-        == "planctl: error: notes.md: no '### Phase X — Title' sections found; is this a plan?"
-    )
+    assert result.err.strip() == "planctl: error: notes.md: no '### Phase X — Title' sections found; is this a plan?"
     assert not (tmp_path / "plans" / "notes.yaml").exists()
 
 

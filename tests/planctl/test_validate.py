@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from planctl_testkit import SMALL_PLAN, write
+from tests.planctl.planctl_testkit import SMALL_PLAN, write
 
 DEPENDENCIES = """\
     - ref: docs/guide.md §2
@@ -44,8 +44,10 @@ def test_references_are_checked_against_the_repository(project, planctl):
         "section §9 not found among the headings of docs/guide.md",
         f"plans/demo.yaml:{at(text, 'docs/guide.md:1-99')}: error: source dependency 'docs/guide.md:1-99': "
         "docs/guide.md has 6 lines; range 1-99 is past its end",
-        f"plans/demo.yaml:{at(text, 'src/missing.py')}: error: source dependency 'src/missing.py': src/missing.py does not exist",
-        f"plans/demo.yaml:{at(text, 'reports/old')}: warning: evidence dependency 'reports/old/phase_a/20250101T000000Z/summary.md': "
+        f"plans/demo.yaml:{at(text, 'src/missing.py')}: error: source dependency 'src/missing.py': "
+        "src/missing.py does not exist",
+        f"plans/demo.yaml:{at(text, 'reports/old')}: warning: evidence dependency "
+        "'reports/old/phase_a/20250101T000000Z/summary.md': "
         "reports/old/phase_a/20250101T000000Z/summary.md does not exist",
     ]
     assert result.out.endswith("1 plan(s) checked: 3 error(s), 1 warning(s)\n")
@@ -80,10 +82,11 @@ def test_structure_problems_are_all_listed(project, planctl):
 
 
 def test_run_specs_must_find_their_templates_and_working_directories(project, planctl):
-    run = "        run:\n          cwd: nowhere\n          render:\n            - {template: nowhere.md.j2, output: design.md}\n"
-    text = SMALL_PLAN.replace(
-        "        description: Second task\n", "        description: Second task\n" + run
+    run = (
+        "        run:\n          cwd: nowhere\n          render:\n"
+        "            - {template: nowhere.md.j2, output: design.md}\n"
     )
+    text = SMALL_PLAN.replace("        description: Second task\n", "        description: Second task\n" + run)
     write(project / "plans" / "demo.yaml", text)
     result = planctl("validate", root=project)
     assert result.code == 1

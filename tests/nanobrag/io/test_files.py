@@ -13,10 +13,9 @@ from nanobrag.io.files import StagedOutputs, write_bytes_atomic
 
 
 def test_group_appears_only_when_complete(tmp_path):
-    with pytest.raises(RuntimeError):
-        with StagedOutputs() as staged:
-            staged.stage(tmp_path / "a.bin", b"first")
-            raise RuntimeError("simulation failed")
+    with pytest.raises(RuntimeError), StagedOutputs() as staged:
+        staged.stage(tmp_path / "a.bin", b"first")
+        raise RuntimeError("simulation failed")
     assert list(tmp_path.iterdir()) == []
     with StagedOutputs() as staged:
         staged.stage(tmp_path / "a.bin", b"first")

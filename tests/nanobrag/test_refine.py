@@ -1,6 +1,6 @@
 """Refinement: recovering model parameters from an image simulated at known values.
 
-Gradient tests, so the compile guard of tests/test_gradients.py applies here too: the forward path
+Gradient tests, so the compile guard of tests/nanobrag/test_gradients.py applies here too: the forward path
 must be eager (NANOBRAGG_DISABLE_COMPILE=1, set before nanobrag is imported).
 """
 
@@ -8,17 +8,18 @@ import os
 
 os.environ.setdefault("NANOBRAGG_DISABLE_COMPILE", "1")  # before nanobrag is imported
 
-import json  # noqa: E402
+import itertools
+import json
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from nanobrag import cli, simulate  # noqa: E402
-from nanobrag.errors import InputError  # noqa: E402
-from nanobrag.flags import parse_flags  # noqa: E402
-from nanobrag.gradients import CELL_PARAMETERS  # noqa: E402
-from nanobrag.refine import freeze_auto_selections, refine  # noqa: E402
-from nanobrag.simulate import compile_disabled  # noqa: E402
+from nanobrag import cli, simulate
+from nanobrag.errors import InputError
+from nanobrag.flags import parse_flags
+from nanobrag.gradients import CELL_PARAMETERS
+from nanobrag.refine import freeze_auto_selections, refine
+from nanobrag.simulate import compile_disabled
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -31,7 +32,26 @@ TRUE_CELL = (70.0, 80.0, 90.0, 75.0, 85.0, 95.0)
 # 1% on the lengths and 0.5 degree on the angles, in mixed directions.
 START_CELL = (70.7, 79.2, 90.9, 75.5, 84.5, 95.5)
 # 64x64 pixels of 0.25 mm at 100 mm: spots span a few pixels, so the image samples them well.
-MODEL = "-misset 10 20 30 -default_F 100 -lambda 1 -N 5 -distance 100 -detpixels 64 -pixel 0.25 -oversample 1".split()
+MODEL = [
+    "-misset",
+    "10",
+    "20",
+    "30",
+    "-default_F",
+    "100",
+    "-lambda",
+    "1",
+    "-N",
+    "5",
+    "-distance",
+    "100",
+    "-detpixels",
+    "64",
+    "-pixel",
+    "0.25",
+    "-oversample",
+    "1",
+]
 
 
 def cell_flags(cell) -> list[str]:
@@ -115,7 +135,7 @@ def test_each_stage_only_lowers_the_loss():
     position = 0
     for stage in result.stages:
         stage_history = result.loss_history[position : position + stage["iterations"] + 1]
-        assert all(later <= earlier for earlier, later in zip(stage_history, stage_history[1:]))
+        assert all(later <= earlier for earlier, later in itertools.pairwise(stage_history))
         position += stage["iterations"] + 1
     assert position == len(result.loss_history)
     assert all(stage["iterations"] <= 5 for stage in result.stages)
@@ -126,7 +146,7 @@ def test_a_coarse_stage_that_does_not_help_is_discarded():
     # fit worse there, so the stage's result is thrown away and the truth is kept.
     config = model_config(TRUE_CELL)
     result = refine(config, simulate(config).numpy(), ["cell_a", "cell_b"])
-    gauss, model = result.stages
+    gauss, _model = result.stages
     assert gauss["name"] == "gauss" and gauss["kept"] is False and gauss["iterations"] > 0
     assert result.final["cell_a"] == pytest.approx(70.0, abs=1e-9)
     assert result.final["cell_b"] == pytest.approx(80.0, abs=1e-9)

@@ -22,7 +22,7 @@ from nanobrag.io.images import (
     write_png,
 )
 
-from .golden_cases import float_image
+from ..golden_cases import float_image
 
 
 def test_float_image_round_trip_is_little_endian_slow_major(tmp_path):

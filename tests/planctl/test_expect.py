@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from planctl_testkit import write
+from tests.planctl.planctl_testkit import write
 
 from planctl.bundle import junit_counts
 from planctl.expect import RunFacts, judge, select
@@ -102,9 +102,7 @@ def test_exit_code_junit_files_and_artifacts(tmp_path):
         }
     )
     junit = {"tests": 2, "passed": 1, "failed": 1, "errors": 0, "skipped": 0}
-    checks, metrics = judge(
-        expect, facts(tmp_path, exit_code=3, junit=junit, missing_artifacts=["out/*.png"])
-    )
+    checks, metrics = judge(expect, facts(tmp_path, exit_code=3, junit=junit, missing_artifacts=["out/*.png"]))
     assert [(c.name, c.passed) for c in checks] == [
         ("exit code", False),
         ("junit passed", True),

@@ -11,7 +11,7 @@ from nanobrag.config import StructureConfig
 from nanobrag.errors import InputError
 from nanobrag.io.hkl import dump_bytes, load_structure_factors, read_dump, read_hkl, write_dump
 
-from .golden_cases import log_values
+from ..golden_cases import log_values
 
 
 @pytest.mark.golden

@@ -20,7 +20,7 @@ from nanobrag.flags import parse_flags
 from nanobrag.setup import build_setup
 
 from .c_log import read_c_log
-from .conftest import find_shared_dir
+from ..conftest import find_shared_dir
 
 INPUT_FILES = ("dense.hkl", "sparse.hkl", "A.mat")
 
@@ -37,8 +37,17 @@ def _run_case(case: dict, shared: Path, folder: Path, dtype: str) -> np.ndarray:
     for name in INPUT_FILES:
         shutil.copy(shared / "golden" / name, folder / name)
     out = folder / "image.bin"
-    args = list(case["args"]) + ["-floatfile", str(out), "-intfile", str(folder / "int.img"),
-                                 "-nopgm", "-nonoise", "-dtype", dtype, "-quiet"]
+    args = list(case["args"]) + [
+        "-floatfile",
+        str(out),
+        "-intfile",
+        str(folder / "int.img"),
+        "-nopgm",
+        "-nonoise",
+        "-dtype",
+        dtype,
+        "-quiet",
+    ]
     assert main(args) == 0
     return np.fromfile(out, dtype="<f4").reshape(case["shape"]).astype(np.float64)
 
@@ -82,8 +91,10 @@ def test_derived_geometry_matches_c_printout(case, shared_dir, tmp_path, monkeyp
     log = read_c_log(shared_dir / "golden" / f"{case['name']}.log")
     setup = build_setup(parse_flags(case["args"])[0], dtype=torch.float64)
     geom = setup.geometry
-    assert setup.lattice.real.flatten().tolist() == pytest.approx(sum(log["real"], []), abs=1e-7)
-    assert setup.lattice.reciprocal.flatten().tolist() == pytest.approx(sum(log["reciprocal"], []), abs=1e-7)
+    assert setup.lattice.real.flatten().tolist() == pytest.approx([v for row in log["real"] for v in row], abs=1e-7)
+    assert setup.lattice.reciprocal.flatten().tolist() == pytest.approx(
+        [v for row in log["reciprocal"] for v in row], abs=1e-7
+    )
     for axis in ("fdet", "sdet", "odet"):
         assert getattr(geom, axis).tolist() == pytest.approx(log[axis], abs=1e-6), axis
     for key in ("Fbeam", "Sbeam", "Fclose", "Sclose", "Xbeam", "Ybeam", "distance"):

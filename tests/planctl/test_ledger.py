@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from planctl_testkit import write
+from tests.planctl.planctl_testkit import write
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ imported, and an autouse fixture fails every test loudly if it is not "1" (for i
 caller exported NANOBRAGG_DISABLE_COMPILE=0). Canonical command (docs/development/testing_strategy.md
 §4.1):
 
-    NANOBRAGG_DISABLE_COMPILE=1 pytest tests/test_gradients.py
+    NANOBRAGG_DISABLE_COMPILE=1 pytest tests/nanobrag/test_gradients.py
 
 Every gradient check runs in float64 on the 16x16 triclinic fixture (nanobrag.fixtures), whose
 oversampling is fixed: nanoBragg's automatic choice would jump under a finite-difference step.
@@ -16,23 +16,23 @@ import os
 
 os.environ.setdefault("NANOBRAGG_DISABLE_COMPILE", "1")  # before nanobrag is imported: see the docstring
 
-import json  # noqa: E402
+import json
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from torch.autograd import gradcheck, gradgradcheck  # noqa: E402
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.autograd import gradcheck, gradgradcheck
 
-from nanobrag import BeamConfig, CrystalConfig, DetectorConfig, SimulationConfig, StructureConfig, cli, simulate  # noqa: E402
-from nanobrag.config import CrystalShape  # noqa: E402
-from nanobrag.errors import InputError  # noqa: E402
-from nanobrag.fixtures import triclinic_fixture  # noqa: E402
-from nanobrag.gradients import CELL_PARAMETERS, leaf_tensors, probe_gradients, starting_values, write_json  # noqa: E402
-from nanobrag.io.hkl import HKLTable, write_dump  # noqa: E402
-from nanobrag.physics import lattice_factor  # noqa: E402
-from nanobrag.simulate import compile_disabled  # noqa: E402
+from nanobrag import BeamConfig, CrystalConfig, DetectorConfig, SimulationConfig, StructureConfig, cli, simulate
+from nanobrag.config import CrystalShape
+from nanobrag.errors import InputError
+from nanobrag.fixtures import triclinic_fixture
+from nanobrag.gradients import CELL_PARAMETERS, leaf_tensors, probe_gradients, starting_values, write_json
+from nanobrag.io.hkl import HKLTable, write_dump
+from nanobrag.physics import lattice_factor
+from nanobrag.simulate import compile_disabled
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -42,7 +42,7 @@ def eager_forward_path():
     if value != "1" or not compile_disabled():
         pytest.fail(
             f"gradient tests need NANOBRAGG_DISABLE_COMPILE=1 (found {value!r}); "
-            "run: NANOBRAGG_DISABLE_COMPILE=1 pytest tests/test_gradients.py",
+            "run: NANOBRAGG_DISABLE_COMPILE=1 pytest tests/nanobrag/test_gradients.py",
             pytrace=False,
         )
 
@@ -244,7 +244,7 @@ class TestGradientProbe:
             value = result["values"][name]
             step = 1e-6 * value
 
-            def at(x: float) -> float:
+            def at(x: float, name: str = name) -> float:
                 return float(reduce(simulate(FIXTURE, params={name: torch.tensor(x, dtype=torch.float64)})))
 
             numeric = (at(value + step) - at(value - step)) / (2 * step)

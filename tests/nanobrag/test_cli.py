@@ -64,7 +64,7 @@ def test_default_output_files_like_nanobragg(shared_dir, tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     assert cli.main([*CELL, "-seed", "1", "-pngfile", "view.png"]) == 0
     assert _files(tmp_path) == ["floatimage.bin", "image.pgm", "intimage.img", "noiseimage.img", "view.png"]
-    header, pixels = read_smv(tmp_path / "intimage.img")
+    _header, pixels = read_smv(tmp_path / "intimage.img")
     assert pixels.max() == 55040  # autoscale: max_I -> 55000, plus the ADC offset
     assert read_pgm(tmp_path / "image.pgm").shape == (256, 256)
     rmsd = image_stats(float_image(shared_dir, CASE)).rmsd

@@ -408,7 +408,7 @@ def test_flag_names_are_unique_and_dash_prefixed():
 
 
 def test_docs_list_every_flag():
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
     missing = [name for flag in FLAGS for name in flag.names if not re.search(rf"`{re.escape(name)}[ `]", docs)]
     assert not missing, f"docs/cli.md does not mention {missing}"
 

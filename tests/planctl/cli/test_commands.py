@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.planctl.planctl_testkit import SMALL_PLAN, write
 
 from planctl.cli.schema_export import plan_json_schema
-from planctl_testkit import SMALL_PLAN, write
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_status_shows_counts_progress_and_next_task(project, planctl):

@@ -10,7 +10,7 @@ import pytest
 from nanobrag.errors import InputError
 from nanobrag.io.smv import SMVHeader, image_stats, int_image, read_smv, smv_bytes, smv_header_bytes, write_smv
 
-from .golden_cases import float_image, log_values, smv_header_from_log
+from ..golden_cases import float_image, log_values, smv_header_from_log
 
 CASE = "smv_int_noise"
 

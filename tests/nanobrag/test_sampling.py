@@ -11,12 +11,25 @@ from nanobrag.flags import parse_flags
 
 
 def sampled_config(**beam) -> SimulationConfig:
-    beam_cfg = dict(wavelength_A=1.0, hdivrange_mrad=2.0, vdivrange_mrad=2.0, hdivsteps=3, vdivsteps=3,
-                    dispersion_pct=2.0, dispsteps=3)
+    beam_cfg = dict(
+        wavelength_A=1.0,
+        hdivrange_mrad=2.0,
+        vdivrange_mrad=2.0,
+        hdivsteps=3,
+        vdivsteps=3,
+        dispersion_pct=2.0,
+        dispsteps=3,
+    )
     beam_cfg.update(beam)
     return SimulationConfig(
-        crystal=CrystalConfig(cell=(70, 80, 90, 75, 85, 95), misset_deg=(10, 20, 30), N=(5, 5, 5),
-                              mosaic_spread_deg=0.5, mosaic_domains=4, mosaic_seed=42),
+        crystal=CrystalConfig(
+            cell=(70, 80, 90, 75, 85, 95),
+            misset_deg=(10, 20, 30),
+            N=(5, 5, 5),
+            mosaic_spread_deg=0.5,
+            mosaic_domains=4,
+            mosaic_seed=42,
+        ),
         structure=StructureConfig(default_F=100),
         detector=DetectorConfig(distance_mm=100, fpixels=16, spixels=16, pixel_mm=2.0, oversample=2),
         beam=BeamConfig(**beam_cfg),
@@ -80,24 +93,106 @@ def test_sourcefile_reproduces_the_generated_sources(tmp_path):
 
 def test_single_phi_step_equals_the_same_misset():
     """Rotating by phi about the MOSFLM spindle (z) is the same crystal as a misset about z."""
-    spun = parse_flags(["-cell", "70", "80", "90", "75", "85", "95", "-default_F", "100", "-N", "5",
-                        "-detpixels", "16", "-pixel", "2", "-oversample", "1", "-phi", "12"])[0]
-    turned = parse_flags(["-cell", "70", "80", "90", "75", "85", "95", "-default_F", "100", "-N", "5",
-                          "-detpixels", "16", "-pixel", "2", "-oversample", "1", "-misset", "0", "0", "12"])[0]
+    spun = parse_flags(
+        [
+            "-cell",
+            "70",
+            "80",
+            "90",
+            "75",
+            "85",
+            "95",
+            "-default_F",
+            "100",
+            "-N",
+            "5",
+            "-detpixels",
+            "16",
+            "-pixel",
+            "2",
+            "-oversample",
+            "1",
+            "-phi",
+            "12",
+        ]
+    )[0]
+    turned = parse_flags(
+        [
+            "-cell",
+            "70",
+            "80",
+            "90",
+            "75",
+            "85",
+            "95",
+            "-default_F",
+            "100",
+            "-N",
+            "5",
+            "-detpixels",
+            "16",
+            "-pixel",
+            "2",
+            "-oversample",
+            "1",
+            "-misset",
+            "0",
+            "0",
+            "12",
+        ]
+    )[0]
     assert torch.allclose(simulate(spun), simulate(turned), rtol=1e-9)
 
 
 def test_custom_spindle_axis_changes_the_rotation():
-    base = ["-cell", "70", "80", "90", "75", "85", "95", "-default_F", "100", "-N", "5", "-detpixels", "16",
-            "-pixel", "2", "-oversample", "1", "-phi", "12"]
+    base = [
+        "-cell",
+        "70",
+        "80",
+        "90",
+        "75",
+        "85",
+        "95",
+        "-default_F",
+        "100",
+        "-N",
+        "5",
+        "-detpixels",
+        "16",
+        "-pixel",
+        "2",
+        "-oversample",
+        "1",
+        "-phi",
+        "12",
+    ]
     about_z = simulate(parse_flags(base)[0])
     about_y = simulate(parse_flags(base + ["-spindle_axis", "0", "1", "0"])[0])
     assert not torch.allclose(about_z, about_y)
 
 
 def test_random_misset_is_reproducible_from_its_seed():
-    base = ["-cell", "70", "80", "90", "75", "85", "95", "-default_F", "100", "-N", "5", "-detpixels", "16",
-            "-pixel", "2", "-oversample", "1", "-misset", "random"]
+    base = [
+        "-cell",
+        "70",
+        "80",
+        "90",
+        "75",
+        "85",
+        "95",
+        "-default_F",
+        "100",
+        "-N",
+        "5",
+        "-detpixels",
+        "16",
+        "-pixel",
+        "2",
+        "-oversample",
+        "1",
+        "-misset",
+        "random",
+    ]
     first = simulate(parse_flags(base + ["-misset_seed", "5"])[0])
     assert torch.equal(first, simulate(parse_flags(base + ["-misset_seed", "5"])[0]))
     assert not torch.allclose(first, simulate(parse_flags(base + ["-misset_seed", "6"])[0]))

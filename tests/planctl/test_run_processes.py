@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from planctl_testkit import git, init_repo
+from tests.planctl.planctl_testkit import git, init_repo
 
 from planctl.project import Project
 from planctl.records import load_records, records_path
@@ -101,9 +101,7 @@ def test_two_concurrent_runs_lose_nothing(proc_repo):
     plan = read_plan(Project(proc_repo), proc_repo / "plans" / "run.yaml").plan
     assert [t.state.value for t in plan.phases[0].tasks[:2]] == ["[D]", "[D]"]
     subjects = git(proc_repo, "log", "--format=%s", "-2").splitlines()
-    assert sorted(subjects) == sorted(
-        f"planctl: PROC-001 {a.task} attempt #{a.number} passed" for a in attempts
-    )
+    assert sorted(subjects) == sorted(f"planctl: PROC-001 {a.task} attempt #{a.number} passed" for a in attempts)
     assert ledgers_consistent(proc_repo)
     assert git(proc_repo, "status", "--porcelain") == ""
 
