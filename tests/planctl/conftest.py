@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.planctl.planctl_testkit import GUIDE, RUN_PLAN, SMALL_PLAN, init_repo, write
 
 from planctl.cli import main
+from tests.planctl.planctl_testkit import GUIDE, RUN_PLAN, SMALL_PLAN, init_repo, write
 
 
 @dataclass

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.planctl.planctl_testkit import write
 
 from planctl.bundle import junit_counts
 from planctl.expect import RunFacts, judge, select
 from planctl.schema import Expectations
+from tests.planctl.planctl_testkit import write
 
 DOC = {"grads": {"a": 0.5, "b": [-2e-3, 0.0]}, "loss": 0, "ok": True, "runs": [{"g": 1}, {"g": 2}]}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.planctl.planctl_testkit import GUIDE, write
 
 from planctl.refs import Reference, check_reference
+from tests.planctl.planctl_testkit import GUIDE, write
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ import os
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.planctl.planctl_testkit import write
 
 from planctl.safeio import atomic_write_text
 from planctl.yamlio import dump, make_yaml, text_scalar
+from tests.planctl.planctl_testkit import write
 
 # Two consistent layouts people write: four-space mappings with sequences indented under their
 # key, and two-space mappings with dashes flush with it. (ruamel applies one indentation per file.)

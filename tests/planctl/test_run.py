@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.planctl.planctl_testkit import git, write
 
 from planctl.project import Project
 from planctl.records import load_records, records_path
 from planctl.store import read_plan
+from tests.planctl.planctl_testkit import git, write
 
 
 def bundle_of(repo: Path, attempt: int) -> Path:

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.planctl.planctl_testkit import git, init_repo
 
 from planctl.project import Project
 from planctl.records import load_records, records_path
 from planctl.store import read_plan
+from tests.planctl.planctl_testkit import git, init_repo
 
 # C1 and C2 each wait for the other to have started: the two runs provably overlap.
 BARRIER = "touch out/{me}.ready; for i in $(seq 400); do [ -e out/{other}.ready ] && exit 0; sleep 0.05; done; exit 1"

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.planctl.planctl_testkit import SMALL_PLAN, write
 
 from planctl.cli.schema_export import plan_json_schema
+from tests.planctl.planctl_testkit import SMALL_PLAN, write
 
 REPO = Path(__file__).resolve().parents[3]
 
