@@ -16,7 +16,6 @@ import glob
 import importlib.metadata
 import json
 import platform
-import re
 import shlex
 import shutil
 import sys
@@ -26,12 +25,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from planctl.confine import expand
 from planctl.project import Project
 from planctl.safeio import atomic_write_text
 from planctl.schema import Phase, Plan
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,6 @@ def create_bundle(project: Project, plan: Plan, phase: Phase) -> Bundle:
             continue
         return Bundle(base / name, name)
     raise RuntimeError(f"cannot create a bundle folder under {base}")
-
-
-def expand(text: str, env: dict[str, str]) -> str:
-    """``$NAME`` and ``${NAME}`` replaced from ``env`` (unknown names are left as written)."""
-    return _VARIABLE.sub(lambda m: env.get(m[1] or m[2], m[0]), text)
 
 
 def write_json(path: Path, data: Any) -> None:

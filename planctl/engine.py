@@ -26,11 +26,11 @@ from planctl.bundle import (
     commands_text,
     create_bundle,
     environment_snapshot,
-    expand,
     junit_counts,
     listing,
     write_json,
 )
+from planctl.confine import expand
 from planctl.errors import PlanctlError
 from planctl.expect import RunFacts, judge
 from planctl.graph import blockers

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from planctl.bundle import expand
+from planctl.confine import expand
 from planctl.records import Check
 from planctl.schema import Expectations, FileCheck, MetricThreshold
 

@@ -20,13 +20,19 @@ def atomic_write_text(path: Path, text: str) -> bool:
     try:
         if path.read_text(encoding="utf-8") == text:
             return False
-    except FileNotFoundError:
+    except (FileNotFoundError, UnicodeDecodeError):
         pass
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return True
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically: a reader or a crash sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
@@ -39,7 +45,6 @@ def atomic_write_text(path: Path, text: str) -> bool:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
-    return True
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -3,6 +3,10 @@
 A plan is an initiative split into phases; each phase holds tasks whose state is ``[ ]`` (open),
 ``[D]`` (done) or ``[S]`` (skipped, with a reason). A task may carry a runnable spec: the command
 that proves it, its environment, and what its outcome must show.
+
+Everything that reaches a shell or the file system is typed here once, for ``validate`` and
+``run`` alike: environment names are shell names, commands, values and paths carry no NUL byte,
+and paths are checked against the project (planctl.confine) when a plan is read.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -27,6 +33,8 @@ from planctl.refs import Reference
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 INITIATIVE_PATTERN = r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$"
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED_ENV_PREFIX = "PLANCTL_"  # planctl sets these for each run
 
 
 class TaskState(str, Enum):
@@ -64,8 +72,47 @@ def _reference(value: Any) -> Any:
     return Reference.parse(value) if isinstance(value, str) else value
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("contains a NUL byte, which no command line, path or environment value can carry")
+    return value
+
+
+def _env_name(name: str) -> str:
+    if not _SHELL_NAME.fullmatch(name):
+        raise ValueError(
+            f"environment variable name {name!r} is not a shell name (letters, digits and _, not starting with a digit)"
+        )
+    if name.startswith(RESERVED_ENV_PREFIX):
+        raise ValueError(
+            f"environment variable {name}: {RESERVED_ENV_PREFIX}* variables are set by planctl for each run"
+        )
+    return name
+
+
+def _path_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty path")
+    return _no_nul(value)
+
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as err:
+        raise ValueError(f"invalid regular expression: {err}") from None
+    return value
+
+
 State = Annotated[TaskState, BeforeValidator(_state_marker)]
-EnvMap = Annotated[dict[str, str], BeforeValidator(_env_value)]
+Command = Annotated[str, AfterValidator(_no_nul)]
+"""A shell command line: run with ``bash -c``, quoted whole wherever planctl writes it down."""
+EnvName = Annotated[str, AfterValidator(_env_name)]
+EnvValue = Annotated[str, AfterValidator(_no_nul)]
+EnvMap = Annotated[dict[EnvName, EnvValue], BeforeValidator(_env_value)]
+PathText = Annotated[str, AfterValidator(_path_text)]
+"""A path as the command sees it: ``$VARS`` expanded, relative to the run's cwd; confined to the
+project unless the plan lists an ``outside_paths`` folder that holds it."""
 Ref = Annotated[
     Reference,
     BeforeValidator(_reference),
@@ -116,7 +163,7 @@ class JunitCounts(StrictModel):
 class MetricThreshold(StrictModel):
     """Compare every (or any) number selected from a JSON file with a threshold."""
 
-    file: str = Field(description="JSON file as the command sees it, e.g. $PLANCTL_BUNDLE/x.json")
+    file: PathText = Field(description="JSON file as the command sees it, e.g. $PLANCTL_BUNDLE/x.json")
     select: str = Field(description="dotted path; '*' matches every key or item: 'grads.*'")
     op: Literal["==", "!=", "<", "<=", ">", ">="]
     value: float
@@ -125,20 +172,15 @@ class MetricThreshold(StrictModel):
 
 
 class FileCheck(StrictModel):
-    path: str
+    path: PathText
     exists: bool = True
     contains: str | None = Field(None, description="literal text the file must contain")
     regex: str | None = Field(None, description="regular expression the file must match")
 
     @field_validator("regex")
     @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as err:
-                raise ValueError(f"invalid regular expression: {err}") from None
-        return value
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        return None if value is None else _compiles(value)
 
 
 class Expectations(StrictModel):
@@ -152,7 +194,7 @@ class TemplateArtifact(StrictModel):
     template: str = Field(description="template name in templates/ or planctl's defaults")
     output: str = Field(description="file name inside the bundle")
     vars: dict[str, Any] = Field(default_factory=dict)
-    data: dict[str, str] = Field(
+    data: dict[str, PathText] = Field(
         default_factory=dict,
         description=(
             "JSON files the command wrote ($VARS expanded, relative to cwd), given to the template as data.<name>"
@@ -162,18 +204,20 @@ class TemplateArtifact(StrictModel):
     @field_validator("output")
     @classmethod
     def _inside_bundle(cls, value: str) -> str:
-        if value.startswith("/") or ".." in value.split("/") or not value.strip():
-            raise ValueError(f"output '{value}' must be a relative path inside the bundle")
+        if value.startswith("/") or ".." in value.split("/") or not value.strip() or "\x00" in value:
+            raise ValueError(f"output {value!r} must be a relative path inside the bundle")
         return value
 
 
 class RunSpec(StrictModel):
-    command: str | None = Field(None, description="run with bash -c")
+    command: Command | None = Field(None, description="run with bash -c")
     env: EnvMap = Field(default_factory=dict)
-    cwd: str = "."
-    timeout: float = Field(1800, gt=0, description="seconds")
+    cwd: PathText = "."
+    timeout: float = Field(
+        1800, gt=0, description="seconds for the whole attempt: the command, then its templates and checks"
+    )
     expect: Expectations = Field(default_factory=Expectations)
-    artifacts: list[str] = Field(default_factory=list, description="files or globs to keep")
+    artifacts: list[PathText] = Field(default_factory=list, description="files or globs to keep")
     render: list[TemplateArtifact] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -211,12 +255,54 @@ class Phase(StrictModel):
     tasks: list[Task] = Field(default_factory=list)
 
 
+MiB = 1 << 20
+
+
+class Limits(StrictModel):
+    """How much of a run planctl reads back and keeps. Sizes are bytes or strings such as '4 MiB'."""
+
+    log_bytes: ByteSize = Field(
+        ByteSize(MiB), description="output.log is kept whole up to this size; longer output keeps its head and tail"
+    )
+    log_archive_bytes: ByteSize = Field(
+        ByteSize(64 * MiB),
+        description="the full output of a cut log goes to output.log.gz, up to this many bytes; 0 keeps none",
+    )
+    read_bytes: ByteSize = Field(
+        ByteSize(16 * MiB),
+        description="the largest file a check reads back: JSON metrics, junit XML, file checks, template data",
+    )
+    artifact_bytes: ByteSize = Field(
+        ByteSize(256 * MiB), description="the most bytes of artifacts copied into one bundle"
+    )
+
+
+class Redaction(StrictModel):
+    """Secrets kept out of bundles, records and commits, on top of planctl's built-in rules."""
+
+    names: list[Annotated[str, AfterValidator(_no_nul)]] = Field(
+        default_factory=list,
+        description="more environment variable names (shell patterns, any case, e.g. '*_DSN') whose values are secret",
+    )
+    patterns: list[Annotated[str, AfterValidator(_compiles)]] = Field(
+        default_factory=list, description="more regular expressions for secrets in a run's output"
+    )
+
+
 class Plan(StrictModel):
     schema_version: Literal[1] = 1
     initiative: Initiative
-    artifacts_root: str | None = Field(None, description="where evidence bundles go; default reports/<initiative id>")
+    artifacts_root: PathText | None = Field(
+        None, description="where evidence bundles go, inside the project; default reports/<initiative id>"
+    )
+    outside_paths: list[PathText] = Field(
+        default_factory=list,
+        description="absolute folders outside the project that run specs may use (cwd, artifacts, checks, data)",
+    )
     guard_env: EnvMap = Field(default_factory=dict, description="environment for every run")
-    reproduction: str | None = Field(None, description="the command that shows the problem")
+    limits: Limits = Field(default_factory=Limits)
+    redact: Redaction = Field(default_factory=Redaction)
+    reproduction: Command | None = Field(None, description="the command that shows the problem")
     cluster: str | None = Field(None, description="failure cluster, e.g. C19")
     prior_attempts: int = Field(0, ge=0, description="attempts made before planctl; numbering continues after")
     context: Context = Field(default_factory=Context)

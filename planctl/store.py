@@ -1,35 +1,54 @@
-"""Reading and writing plan files: parse, validate with locations, and edit states in place."""
+"""Reading and writing plan files: parse, validate with locations, and edit states in place.
+
+A plan is read as plain data (fast) and validated; its round-trip document, which keeps comments
+and layout, is parsed only when the plan is edited or a problem needs its line and column.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
+from planctl.confine import path_problems
 from planctl.errors import Diagnostic, PlanctlError
 from planctl.graph import structure_problems
+from planctl.parsecache import TooLarge, cached_data
 from planctl.project import Project
 from planctl.safeio import atomic_write_text
 from planctl.schema import Plan, Task, TaskState
 from planctl.yamlio import dump, guess_indent, make_yaml, position, text_scalar
+
+MAX_PLAN_BYTES = 32 << 20
+# Values a plan may expand to once YAML aliases are followed: a few aliases nested in one another
+# ("billion laughs") would otherwise make every walk of the plan exponential.
+MAX_PLAN_VALUES = 2_000_000
 
 
 @dataclass
 class PlanFile:
     path: Path
     display: str  # the path as users see it in messages
-    doc: CommentedMap  # the round-trip document: edits go here, then get written back
+    text: str
     plan: Plan
     indent: tuple[int, int, int]
+    _doc: CommentedMap | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.path.stem
+
+    @property
+    def doc(self) -> CommentedMap:
+        """The round-trip document: edits go here, then get written back."""
+        if self._doc is None:
+            self._doc = make_yaml(self.indent).load(self.text)
+        return self._doc
 
     def task(self, task_id: str) -> Task:
         found = self.plan.find_task(task_id)
@@ -43,23 +62,41 @@ def inspect_plan(project: Project, path: Path) -> tuple[PlanFile | None, list[Di
     """Parse and check one plan file; the plan is None when it does not match the schema."""
     display = project.display(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_PLAN_BYTES + 1)
+        if len(raw) > MAX_PLAN_BYTES:
+            return None, [Diagnostic(display, 1, 1, f"larger than {MAX_PLAN_BYTES >> 20} MiB, the limit for a plan")]
+        text = raw.decode("utf-8")
     except OSError as err:
         return None, [Diagnostic(display, 1, 1, f"cannot read: {err.strerror}")]
     except UnicodeDecodeError as err:
         return None, [Diagnostic(display, 1, 1, f"not UTF-8 text: byte {err.start} cannot be decoded")]
     indent = guess_indent(text)
+    parsed: list[Any] = []  # the round-trip document, when this read had to parse the text
+
+    def parse(source: str) -> Any:
+        parsed.append(make_yaml(indent).load(source))
+        return parsed[-1]
+
     try:
-        doc = make_yaml(indent).load(text)
+        data = cached_data(text, parse, MAX_PLAN_VALUES)
+    except TooLarge:
+        return None, [Diagnostic(display, 1, 1, f"expands to more than {MAX_PLAN_VALUES:,} values (YAML aliases)")]
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, [Diagnostic(display, line, col, f"invalid YAML: {err.problem or err.context}")]
-    if not isinstance(doc, CommentedMap):
+        return None, [Diagnostic(display, line, col, f"invalid YAML: {_one_line(err.problem or err.context)}")]
+    except (YAMLError, ValueError, TypeError, RecursionError) as err:
+        # The constructors reject some values outside the marked-error path (a bad !!timestamp, say),
+        # and very deep nesting exhausts the stack.
+        reason = "nested too deeply" if isinstance(err, RecursionError) else _one_line(err)
+        return None, [Diagnostic(display, 1, 1, f"invalid YAML: {reason}")]
+    if not isinstance(data, dict):
         return None, [Diagnostic(display, 1, 1, "a plan must be a YAML mapping")]
     try:
-        plan = Plan.model_validate(doc)
+        plan = Plan.model_validate(data)
     except ValidationError as err:
+        doc = parsed[0] if parsed else _round_trip(text, indent)
         return None, [
             Diagnostic(
                 display,
@@ -68,8 +105,24 @@ def inspect_plan(project: Project, path: Path) -> tuple[PlanFile | None, list[Di
             )
             for e in err.errors()
         ]
-    problems = [Diagnostic(display, *position(doc, loc), msg) for loc, msg in structure_problems(plan)]
-    return PlanFile(path, display, doc, plan, indent), problems
+    plan_file = PlanFile(path, display, text, plan, indent, parsed[0] if parsed else None)
+    found = structure_problems(plan) + path_problems(plan, project.root)
+    if not found:
+        return plan_file, []
+    doc = plan_file._doc if plan_file._doc is not None else _round_trip(text, indent)
+    return plan_file, [Diagnostic(display, *position(doc, loc), msg) for loc, msg in found]
+
+
+def _round_trip(text: str, indent: tuple[int, int, int]) -> Any:
+    """The round-trip document, for error positions; None (positions 1:1) should it not load."""
+    try:
+        return make_yaml(indent).load(text)
+    except (YAMLError, ValueError, TypeError, RecursionError):
+        return None
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def read_plan(project: Project, path: Path) -> PlanFile:
@@ -161,13 +214,18 @@ def _describe_error(doc: Any, error: dict[str, Any]) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        where, message = loc[:-1], f"unknown key '{loc[-1]}'"
+        where, message = loc[:-1], f"unknown key {_shown(loc[-1])}"
     elif kind == "missing":
         where, message = loc[:-1], f"missing required key '{loc[-1]}'"
     else:
-        where, message = loc, error["msg"].removeprefix("Value error, ")
+        where, message = loc, _one_line(error["msg"].removeprefix("Value error, "))
     label = _label(doc, where)
     return f"{label}: {message}" if label else message
+
+
+def _shown(key: object) -> str:
+    text = str(key)
+    return f"'{text}'" if text.isprintable() else repr(text)
 
 
 def _label(doc: Any, loc: tuple[Any, ...]) -> str:
@@ -181,5 +239,5 @@ def _label(doc: Any, loc: tuple[Any, ...]) -> str:
             parts[-1:] = [f"{parts[-1] if parts else ''}[{item_id if item_id is not None else key}]"]
         elif isinstance(node, CommentedMap) and key in node:
             node = node[key]
-            parts.append(str(key))
+            parts.append(str(key) if str(key).isprintable() else repr(key))
     return ".".join(parts)

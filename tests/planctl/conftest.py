@@ -18,6 +18,15 @@ class CliResult:
     err: str
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _plan_cache(tmp_path_factory):
+    """Parsed plans are cached in a folder of the test session, not the user's cache."""
+    folder = tmp_path_factory.mktemp("planctl-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PLANCTL_CACHE_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture
 def planctl(capsys):
     """Run ``planctl ARGS`` in this process; returns exit code, stdout and stderr."""
