@@ -15,19 +15,24 @@ from __future__ import annotations
 import glob
 import importlib.metadata
 import json
+import os
 import platform
 import shlex
-import shutil
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from planctl.confine import expand
+from planctl.confine import Confinement, expand
+from planctl.errors import PlanctlError
 from planctl.project import Project
-from planctl.safeio import atomic_write_text
+from planctl.readback import human_size, read_bounded
+from planctl.records import Check
+from planctl.redact import Redactor
+from planctl.safeio import atomic_write_bytes, atomic_write_text
 from planctl.schema import Phase, Plan
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -104,43 +109,89 @@ def _device(run_env: dict[str, str]) -> str:
     return "cpu (no CUDA device available)"
 
 
-def junit_counts(path: Path) -> dict[str, int] | None:
-    """passed/failed/errors/skipped/tests summed over the test suites of a junit XML file."""
-    if not path.exists():
+_JUNIT_ATTRIBUTES = (("tests", "tests"), ("failed", "failures"), ("errors", "errors"), ("skipped", "skipped"))
+
+
+def junit_counts(path: Path, limit: int) -> dict[str, int] | None:
+    """passed/failed/errors/skipped/tests summed over the test suites of a junit XML file; None
+    when there is none. A file over ``limit`` bytes, not XML, or with counts that are not whole
+    numbers is a PlanctlError saying so."""
+    try:
+        data = read_bounded(path, limit)
+    except FileNotFoundError:
         return None
     try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError:
-        return None
+        root = ET.fromstring(data)
+    except ET.ParseError as err:
+        raise PlanctlError(f"{path} is not junit XML: {err}") from None
     suites = [root] if root.tag == "testsuite" else root.iter("testsuite")
     totals = {"tests": 0, "failed": 0, "errors": 0, "skipped": 0}
     for suite in suites:
-        totals["tests"] += int(suite.get("tests", 0))
-        totals["failed"] += int(suite.get("failures", 0))
-        totals["errors"] += int(suite.get("errors", 0))
-        totals["skipped"] += int(suite.get("skipped", 0))
+        for key, attribute in (
+            ("tests", "tests"),
+            ("failed", "failures"),
+            ("errors", "errors"),
+            ("skipped", "skipped"),
+        ):
+            value = suite.get(attribute, "0")
+            if not value.strip().isdigit():
+                raise PlanctlError(f"{path}: testsuite {attribute}={value!r} is not a whole number")
+            totals[key] += int(value)
     totals["passed"] = totals["tests"] - totals["failed"] - totals["errors"] - totals["skipped"]
     return totals
 
 
-def collect_artifacts(patterns: list[str], cwd: Path, bundle: Bundle, env: dict[str, str]) -> list[str]:
-    """Copy declared artifacts into the bundle (those already inside it stay put); return the
-    patterns that matched nothing."""
-    missing = []
+ARTIFACT_LIMIT_NAME = "limits.artifact_bytes"
+
+
+def collect_artifacts(
+    patterns: list[str], cwd: Path, bundle: Bundle, env: dict[str, str], confinement: Confinement, limit: int
+) -> list[Check]:
+    """Copy declared artifacts into the bundle (those already inside it stay put); return a failed
+    check for each pattern that matched nothing, each file the plan may not read, and the file
+    at which the bundle would outgrow ``limit`` bytes of artifacts (nothing more is copied then).
+    Symbolic links are followed only where they stay allowed; copies are atomic."""
+    problems: list[Check] = []
+    budget = limit
     for pattern in patterns:
         matches = sorted(glob.glob(str(cwd / expand(pattern, env)), recursive=True))
         if not matches:
-            missing.append(pattern)
-        for match in map(Path, matches):
-            if bundle.path in match.resolve().parents:
+            problems.append(Check(name=f"artifact {pattern}", passed=False, detail="the run produced no such file"))
+        for source in _files(map(Path, matches)):
+            if bundle.path in source.resolve().parents:
                 continue
-            target = bundle.path / "artifacts" / _inside(match, cwd)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if match.is_dir():
-                shutil.copytree(match, target, dirs_exist_ok=True)
-            else:
-                shutil.copy2(match, target)
-    return missing
+            refusal = confinement.refusal("artifact", str(source), source)
+            if refusal:
+                problems.append(Check(name=f"artifact {pattern}", passed=False, detail=refusal))
+                continue
+            try:
+                size = os.stat(source).st_size
+                if size > budget:
+                    detail = (
+                        f"{source} would take the bundle's artifacts past {ARTIFACT_LIMIT_NAME} "
+                        f"({human_size(limit)}); it and what follows are not copied"
+                    )
+                    return [*problems, Check(name=f"artifact {pattern}", passed=False, detail=detail)]
+                budget -= size
+                _copy_atomic(source, bundle.path / "artifacts" / _inside(source, cwd), size)
+            except (OSError, PlanctlError) as err:
+                problems.append(Check(name=f"artifact {pattern}", passed=False, detail=f"{source}: {err}"))
+    return problems
+
+
+def _files(paths: Iterable[Path]) -> Iterator[Path]:
+    """The regular files among ``paths`` and below the folders among them (links not followed into)."""
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            for folder, _dirs, names in os.walk(path):
+                yield from (Path(folder) / name for name in sorted(names))
+        else:
+            yield path
+
+
+def _copy_atomic(source: Path, target: Path, size: int) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, read_bounded(source, size, ARTIFACT_LIMIT_NAME))
 
 
 def _inside(path: Path, cwd: Path) -> Path:
@@ -152,3 +203,24 @@ def _inside(path: Path, cwd: Path) -> Path:
 
 def listing(bundle: Bundle) -> list[str]:
     return sorted(str(p.relative_to(bundle.path)) for p in bundle.path.rglob("*") if p.is_file())
+
+
+def redact_bundle(bundle: Bundle, redactor: Redactor, already: Iterable[str] = ()) -> list[str]:
+    """Redact every file in the bundle in place (a command may write into it directly, and pytest
+    copies captured output into junit.xml); skip the names in ``already``; remove temporary files
+    that a stopped copy left behind. Return the files that changed."""
+    changed = []
+    skip = set(already)
+    for path in sorted(p for p in bundle.path.rglob("*") if p.is_file() or p.is_symlink()):
+        name = str(path.relative_to(bundle.path))
+        if path.is_symlink() or (path.name.startswith(".") and path.name.endswith(".tmp")):
+            path.unlink()  # a link could lead anywhere; a stray temporary file is half a copy
+            continue
+        if name in skip:
+            continue
+        data = path.read_bytes()
+        clean = redactor.redact(data)
+        if clean != data:
+            atomic_write_bytes(path, clean)
+            changed.append(name)
+    return changed

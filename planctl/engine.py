@@ -4,20 +4,28 @@ record it, move the task's state, regenerate the views and commit.
 Concurrency and crashes: the two read-modify-write steps (reserving attempt #N, then recording
 its outcome) each run under the project lock with SIGINT/SIGTERM deferred; the command itself runs
 outside the lock, so runs overlap. The attempt record is written before the plan changes, and a
-run killed outright leaves a ``running`` record that the next run marks ``interrupted``.
+run killed outright leaves a ``running`` record that the next run marks ``interrupted``, after
+ending what is left of its command (the record names the command's process group).
+
+Deadline and hostile output: the task's timeout bounds the whole attempt. The command gets what
+is left of it, then templates, artifacts and checks run in a child process that is killed at the
+deadline (they read files the command left, which may never end). Everything the attempt wrote
+is redacted (planctl.redact) before it is recorded or committed.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from planctl import gitmeta
 from planctl.bundle import (
@@ -28,18 +36,22 @@ from planctl.bundle import (
     environment_snapshot,
     junit_counts,
     listing,
+    redact_bundle,
     write_json,
 )
-from planctl.confine import expand
+from planctl.capture import ARCHIVE_NAME, LOG_NAME, OutputCapture
+from planctl.confine import Confinement
 from planctl.errors import PlanctlError
 from planctl.expect import RunFacts, judge
 from planctl.graph import blockers
-from planctl.process import Interrupted, run_command, signals_deferred
+from planctl.process import TIMEOUT, DeadlinePassed, Interrupted, Mark, call_in_child, run_command, signals_deferred
 from planctl.project import Project
 from planctl.publish import derived_files, write_derived
+from planctl.readback import read_bounded
 from planctl.records import (
     Attempt,
     Check,
+    ProcessMark,
     Records,
     Transition,
     load_records,
@@ -47,8 +59,9 @@ from planctl.records import (
     save_records,
     utc_now,
 )
+from planctl.redact import Redactor
 from planctl.safeio import atomic_write_text, project_lock
-from planctl.schema import Phase, Task, TaskState
+from planctl.schema import Phase, Plan, Task, TaskState
 from planctl.store import PlanFile, read_all, save_plan, select_plan, set_task_state
 from planctl.views import render_template
 
@@ -73,14 +86,34 @@ class _Reservation:
     attempt: Attempt
     bundle: Bundle
     changed: list[Path]
+    redactor: Redactor
+
+
+def _stdout(data: bytes) -> None:
+    out = getattr(sys.stdout, "buffer", None)
+    if out is not None:
+        out.write(data)
+        out.flush()
+    else:
+        sys.stdout.write(data.decode(errors="replace"))
+        sys.stdout.flush()
 
 
 def run_task(
-    project: Project, plan_name: str, task_id: str, *, commit: bool, force: bool, say: Callable[[str], None]
+    project: Project,
+    plan_name: str,
+    task_id: str,
+    *,
+    commit: bool,
+    force: bool,
+    say: Callable[[str], None],
+    echo: Callable[[bytes], None] = _stdout,
 ) -> RunResult:
+    """Run one task end to end. ``say`` gets planctl's lines, ``echo`` the command's (redacted) output."""
     repo = gitmeta.open_repo(project.root)
     reservation: _Reservation | None = None
     interrupted = None
+    unexpected: Exception | None = None
     try:
         with signals_deferred():  # a signal during the reservation lands once attempt #N exists
             reservation = _reserve(project, plan_name, task_id, force, repo)
@@ -88,24 +121,33 @@ def run_task(
             f"{reservation.plan_file.plan.initiative.id} {task_id}: attempt #{reservation.attempt.number}, "
             f"bundle {project.display(reservation.bundle.path)}"
         )
-        _execute(project, reservation)
+        _execute(project, reservation, say, echo)
     except Interrupted as signal_:
-        assert reservation is not None  # signals are deferred until the reservation is made
+        if reservation is None:
+            raise  # it came while waiting for the lock: nothing was reserved
         interrupted = signal_
         reservation.attempt.outcome, reservation.attempt.reason = "interrupted", f"{signal_} received"
     except PlanctlError as err:
         if reservation is None:
             raise  # refused before anything was reserved
         _fail(reservation.attempt, "run", err)  # e.g. a broken template or its missing data
+    except Exception as err:  # a planctl bug: the attempt is still recorded, then the error shows
+        if reservation is None:
+            raise
+        unexpected = err
+        _fail(reservation.attempt, "planctl", PlanctlError(f"internal error: {type(err).__name__}: {err}"))
     attempt = reservation.attempt
     attempt.finished = attempt.finished or utc_now()
     commit_id = None
     try:
         with signals_deferred():  # recording is never cut short; a signal meanwhile lands after it
+            _seal(reservation)
             _write_summary(project, reservation)
             commit_id = _record(project, reservation, repo if commit else None)
     except Interrupted as signal_:
         interrupted = interrupted or signal_
+    if unexpected is not None:
+        raise unexpected
     if commit and repo is None:
         say(f"warning: {project.root} is not inside a git repository; the attempt is recorded but not committed")
     return RunResult(attempt, commit_id, interrupted)
@@ -114,6 +156,17 @@ def run_task(
 def _fail(attempt: Attempt, step: str, err: PlanctlError) -> None:
     attempt.outcome = "failed"
     attempt.checks.append(Check(name=step, passed=False, detail=str(err)))
+
+
+def _seal(reservation: _Reservation) -> None:
+    """Redact the bundle's files (the command may have written into it directly) and the attempt's
+    own text, before either is recorded or committed."""
+    redactor, attempt = reservation.redactor, reservation.attempt
+    redact_bundle(reservation.bundle, redactor, already={LOG_NAME, ARCHIVE_NAME})
+    attempt.reason = None if attempt.reason is None else redactor.text(attempt.reason)
+    attempt.checks = [
+        Check(name=redactor.text(c.name), passed=c.passed, detail=redactor.text(c.detail)) for c in attempt.checks
+    ]
 
 
 def _write_summary(project: Project, reservation: _Reservation) -> None:
@@ -143,7 +196,7 @@ def _reserve(project: Project, plan_name: str, task_id: str, force: bool, repo: 
         _check_runnable(project, plan_file, phase, task, force)
         path = records_path(project, plan_file.name)
         records = load_records(path, plan_file.plan.initiative.id)
-        records.reap_orphans()
+        records.reap_orphans(project.root)
         git = gitmeta.git_state(repo)
         bundle = create_bundle(project, plan_file.plan, phase)
         try:
@@ -157,6 +210,7 @@ def _reserve(project: Project, plan_name: str, task_id: str, force: bool, repo: 
                 command=task.run.command,  # type: ignore[union-attr]
                 bundle=project.display(bundle.path),
                 git={k: git[k] for k in ("commit", "branch", "dirty")} if git else None,
+                runner=ProcessMark.this_process(),
             )
             records.attempts.append(attempt)
             # Rendered before anything is written: a template error leaves no trace.
@@ -167,14 +221,25 @@ def _reserve(project: Project, plan_name: str, task_id: str, force: bool, repo: 
         write_json(bundle.file("git.json"), git if git else {"repository": None})
         save_records(path, records)
         changed = write_derived(views)
-    return _Reservation(plan_file, phase, task, attempt.model_copy(), bundle, changed)
+    redactor = _redactor(plan_file.plan, task)
+    return _Reservation(plan_file, phase, task, attempt.model_copy(), bundle, changed, redactor)
+
+
+def _redactor(plan: Plan, task: Task) -> Redactor:
+    assert task.run is not None
+    env = {**os.environ, **plan.guard_env, **task.run.env}
+    return Redactor.for_environment(env, plan.redact.names, plan.redact.patterns)
 
 
 def _check_runnable(project: Project, plan_file: PlanFile, phase: Phase, task: Task, force: bool) -> None:
     where = f"{plan_file.display}: task {task.id}"
     if task.run is None:
         raise PlanctlError(f"{where} has no run spec: nothing to run")
-    if not (project.root / task.run.cwd).is_dir():
+    try:
+        cwd = Confinement.of(project.root, plan_file.plan).resolve("cwd", task.run.cwd, project.root, {})
+    except PlanctlError as err:
+        raise PlanctlError(f"{where}: {err}") from None
+    if not cwd.is_dir():
         raise PlanctlError(f"{where}: working directory {task.run.cwd} does not exist")
     waiting = blockers(plan_file.plan, phase, task)
     if waiting and not force:
@@ -182,12 +247,16 @@ def _check_runnable(project: Project, plan_file: PlanFile, phase: Phase, task: T
         raise PlanctlError(f"{where} is not ready: waiting for {listed} (--force runs it anyway)")
 
 
-def _execute(project: Project, reservation: _Reservation) -> None:
+def _execute(
+    project: Project, reservation: _Reservation, say: Callable[[str], None], echo: Callable[[bytes], None]
+) -> None:
     """Fill the bundle and judge the attempt (in place). May raise Interrupted."""
-    plan, phase, task = reservation.plan_file.plan, reservation.phase, reservation.task
+    plan, task = reservation.plan_file.plan, reservation.task
     attempt, bundle, spec = reservation.attempt, reservation.bundle, task.run
     assert spec is not None
-    cwd = (project.root / spec.cwd).resolve()
+    deadline = time.monotonic() + spec.timeout  # the whole attempt: command, templates, checks
+    confinement = Confinement.of(project.root, plan)
+    cwd = confinement.resolve("cwd", spec.cwd, project.root, {}).resolve()
     variables = {
         **plan.guard_env,
         **spec.env,
@@ -212,17 +281,81 @@ def _execute(project: Project, reservation: _Reservation) -> None:
     exit_code = None
     if spec.command:
         atomic_write_text(bundle.file("commands.txt"), commands_text(spec.command, cwd, variables))
-        finished = run_command(spec.command, cwd, env, spec.timeout, bundle.file("output.log"))
+        limits = plan.limits
+        capture = OutputCapture(bundle.path, reservation.redactor, limits.log_bytes, limits.log_archive_bytes, echo)
+        try:
+            finished = run_command(
+                spec.command, cwd, env, deadline, capture.feed, functools.partial(_note_group, project, reservation)
+            )
+        except OSError as err:
+            raise PlanctlError(f"cannot start the command: {err.strerror or err}") from None
+        finally:
+            captured = capture.close()
+        if captured.cut:
+            attempt.metrics["output_bytes"] = captured.total_bytes
         exit_code = attempt.exit_code = finished.exit_code
         attempt.duration_s = finished.duration_s
         atomic_write_text(bundle.file("exit_code.txt"), f"{finished.exit_code}\n")
-        if finished.stopped_by:
-            attempt.outcome, attempt.reason, attempt.finished = "interrupted", finished.stopped_by, utc_now()
+        if finished.leftovers:
+            say(f"planctl: ended {finished.leftovers} process(es) that the command left running")
+        if finished.stopped_by == TIMEOUT:
+            attempt.outcome, attempt.reason = "interrupted", f"timeout after {spec.timeout:g} s"
+            attempt.finished = utc_now()
             return
-    # Templates render after the command, so a design packet can quote what the command measured.
+    judged = functools.partial(_after_command, project, reservation, cwd, env, exit_code, confinement)
+    try:
+        checks, metrics = call_in_child(judged, deadline)
+    except DeadlinePassed:
+        attempt.outcome = "interrupted"
+        attempt.reason = f"timeout after {spec.timeout:g} s (templates, artifacts and checks unfinished)"
+        attempt.finished = utc_now()
+        return
+    attempt.checks, attempt.metrics = checks, attempt.metrics | metrics
+    attempt.outcome = "passed" if all(c.passed for c in attempt.checks) else "failed"
+    attempt.finished = utc_now()
+
+
+def _note_group(project: Project, reservation: _Reservation, mark: Mark | None) -> None:
+    """Record the command's process group before the command may start, so that a planctl killed
+    outright leaves a group the next run can find and end."""
+    attempt = reservation.attempt
+    attempt.group = ProcessMark.of(mark)
+    if attempt.group is None:
+        return  # no /proc: nothing reliable to record
+    with project_lock(project.lock_path, give_up_on_signal=False):
+        path = records_path(project, reservation.plan_file.name)
+        records = load_records(path, reservation.plan_file.plan.initiative.id)
+        records.attempt(attempt.number).group = attempt.group
+        save_records(path, records)
+
+
+def _after_command(
+    project: Project,
+    reservation: _Reservation,
+    cwd: Path,
+    env: dict[str, str],
+    exit_code: int | None,
+    confinement: Confinement,
+) -> tuple[list[Check], dict[str, Any]]:
+    """Render templates, copy artifacts and judge the checks; runs in a child process that the
+    attempt's deadline can kill (see call_in_child). Templates render after the command, so a
+    design packet can quote what the command measured."""
+    plan, phase, task, bundle = (
+        reservation.plan_file.plan,
+        reservation.phase,
+        reservation.task,
+        reservation.bundle,
+    )
+    spec = task.run
+    assert spec is not None
+    limit = plan.limits.read_bytes
     for artifact in spec.render:
         target = bundle.file(artifact.output)
         target.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            name: _json_input(confinement.resolve("template data", path, cwd, env), limit)
+            for name, path in artifact.data.items()
+        }
         atomic_write_text(
             target,
             render_template(
@@ -231,25 +364,32 @@ def _execute(project: Project, reservation: _Reservation) -> None:
                 plan=plan,
                 phase=phase,
                 task=task,
-                attempt=attempt,
+                attempt=reservation.attempt,
                 evidence=_earlier_attempts(project, reservation),
                 vars=artifact.vars,
-                data={name: _json_input(cwd / expand(path, env)) for name, path in artifact.data.items()},
+                data=data,
             ),
         )
-    missing = collect_artifacts(spec.artifacts, cwd, bundle, env)
-    facts = RunFacts(exit_code, junit_counts(bundle.file("junit.xml")), cwd, env, missing)
-    attempt.checks, attempt.metrics = judge(spec.expect, facts)
-    attempt.outcome = "passed" if all(c.passed for c in attempt.checks) else "failed"
-    attempt.finished = utc_now()
+    artifact_problems = collect_artifacts(spec.artifacts, cwd, bundle, env, confinement, plan.limits.artifact_bytes)
+    try:
+        junit: dict[str, int] | str | None = junit_counts(bundle.file("junit.xml"), limit)
+    except PlanctlError as err:
+        junit = str(err)
+    facts = RunFacts(exit_code, junit, cwd, env, confinement, artifact_problems, limit)
+    return judge(spec.expect, facts)
 
 
-def _json_input(path: Path) -> object:
+def _json_input(path: Path, limit: int) -> object:
     """A JSON file a template asked for; a missing or malformed one fails the attempt with its name."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise PlanctlError(f"template data {path}: {err}") from err
+        return json.loads(read_bounded(path, limit))
+    except FileNotFoundError:
+        raise PlanctlError(f"template data {path}: no such file") from None
+    except PlanctlError as err:
+        raise PlanctlError(f"template data {err}") from None
+    except (ValueError, RecursionError) as err:
+        why = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        raise PlanctlError(f"template data {path}: {why}") from None
 
 
 def _earlier_attempts(project: Project, reservation: _Reservation) -> list[Attempt]:

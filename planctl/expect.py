@@ -1,7 +1,9 @@
 """Judging a finished run against its task's expectations.
 
 Paths in expectations are read as the command sees them: ``$PLANCTL_BUNDLE`` and the other run
-variables are expanded, and relative paths start at the run's working directory.
+variables are expanded, and relative paths start at the run's working directory. Each must stay
+where the plan may go (planctl.confine) and is read back within ``limits.read_bytes``
+(planctl.readback); a path that breaks either rule fails its check, saying why.
 
 A metric selector is a dotted path into a JSON document; ``*`` stands for every key of an object or
 every item of a list, a number for one list item. Every number *under* the selected nodes counts,
@@ -15,13 +17,15 @@ import json
 import operator
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planctl.confine import expand
+from planctl.confine import Confinement
+from planctl.errors import PlanctlError
+from planctl.readback import read_bounded
 from planctl.records import Check
-from planctl.schema import Expectations, FileCheck, MetricThreshold
+from planctl.schema import Expectations, FileCheck, Limits, MetricThreshold
 
 _COMPARE = {
     "==": operator.eq,
@@ -37,10 +41,19 @@ _SHOWN_VALUES = 20  # metric values kept in the attempt record; beyond that, onl
 @dataclass(frozen=True)
 class RunFacts:
     exit_code: int | None  # None when the task has no command
-    junit: dict[str, int] | None
+    junit: dict[str, int] | str | None  # the counts, why the junit XML could not be read, or None: no XML
     cwd: Path
     env: dict[str, str]
-    missing_artifacts: list[str]
+    confinement: Confinement
+    artifact_problems: list[Check] = field(default_factory=list)
+    read_limit: int = Limits().read_bytes
+
+    def path(self, what: str, text: str) -> Path:
+        return self.confinement.resolve(what, text, self.cwd, self.env)
+
+    def read(self, what: str, text: str) -> bytes:
+        """The bytes of a file named in the plan; FileNotFoundError, or a PlanctlError saying why not."""
+        return read_bounded(self.path(what, text), self.read_limit)
 
 
 def judge(expect: Expectations, facts: RunFacts) -> tuple[list[Check], dict[str, Any]]:
@@ -54,7 +67,7 @@ def judge(expect: Expectations, facts: RunFacts) -> tuple[list[Check], dict[str,
                 detail=f"expected {expect.exit_code}, got {facts.exit_code}",
             )
         )
-    if facts.junit is not None:
+    if isinstance(facts.junit, dict):
         metrics["junit"] = facts.junit
     if expect.junit is not None:
         checks += _junit_checks(expect, facts.junit)
@@ -64,18 +77,17 @@ def judge(expect: Expectations, facts: RunFacts) -> tuple[list[Check], dict[str,
         if values is not None:
             metrics[f"{threshold.file}:{threshold.select}"] = _summary(values)
     checks += [_file_check(spec, facts) for spec in expect.files]
-    checks += [
-        Check(name=f"artifact {pattern}", passed=False, detail="the run produced no such file")
-        for pattern in facts.missing_artifacts
-    ]
+    checks += facts.artifact_problems
     return checks, metrics
 
 
-def _junit_checks(expect: Expectations, counts: dict[str, int] | None) -> list[Check]:
+def _junit_checks(expect: Expectations, counts: dict[str, int] | str | None) -> list[Check]:
     assert expect.junit is not None
     wanted = expect.junit.model_dump(exclude_none=True)
     if counts is None:
         return [Check(name="junit counts", passed=False, detail="no junit XML was written (is the command pytest?)")]
+    if isinstance(counts, str):
+        return [Check(name="junit counts", passed=False, detail=counts)]
     return [
         Check(name=f"junit {key}", passed=counts[key] == value, detail=f"expected {value}, got {counts[key]}")
         for key, value in wanted.items()
@@ -88,13 +100,15 @@ def _metric_check(threshold: MetricThreshold, facts: RunFacts) -> tuple[Check, l
         f"{threshold.quantifier} {magnitude} {threshold.op} {threshold.value:g}"
         f" for {threshold.select} in {threshold.file}"
     )
-    path = facts.cwd / expand(threshold.file, facts.env)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Check(name=name, passed=False, detail=f"{path} does not exist"), None
-    except (OSError, ValueError) as err:
-        return Check(name=name, passed=False, detail=f"{path} is not readable JSON: {err}"), None
+        document = json.loads(facts.read("metrics file", threshold.file))
+    except FileNotFoundError as err:
+        return Check(name=name, passed=False, detail=f"{err.filename} does not exist"), None
+    except PlanctlError as err:
+        return Check(name=name, passed=False, detail=str(err)), None
+    except (ValueError, RecursionError) as err:
+        why = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        return Check(name=name, passed=False, detail=f"{threshold.file} is not readable JSON: {why}"), None
     values = list(_numbers(select(document, threshold.select)))
     if not values:
         return Check(name=name, passed=False, detail="the selector matched no numbers"), values
@@ -125,15 +139,18 @@ def select(document: Any, selector: str) -> Iterator[Any]:
 
 
 def _numbers(nodes: Iterator[Any]) -> Iterator[float]:
-    for node in nodes:
+    """Every number under ``nodes``, in document order (iterative: JSON may nest deeply)."""
+    stack = list(nodes)[::-1]
+    while stack:
+        node = stack.pop()
         if isinstance(node, bool):
             continue
         if isinstance(node, (int, float)):
             yield float(node)
         elif isinstance(node, dict):
-            yield from _numbers(iter(node.values()))
+            stack.extend(reversed(list(node.values())))
         elif isinstance(node, list):
-            yield from _numbers(iter(node))
+            stack.extend(reversed(node))
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
@@ -146,16 +163,23 @@ def _summary(values: list[float]) -> dict[str, Any]:
 
 
 def _file_check(spec: FileCheck, facts: RunFacts) -> Check:
-    path = facts.cwd / expand(spec.path, facts.env)
     if not spec.exists:
-        return Check(name=f"{spec.path} is absent", passed=not path.exists(), detail=f"{path}")
+        name = f"{spec.path} is absent"
+        try:
+            path = facts.path("file check", spec.path)
+        except PlanctlError as err:
+            return Check(name=name, passed=False, detail=str(err))
+        return Check(name=name, passed=not path.exists(), detail=f"{path}")
     what = [f"contains {spec.contains!r}"] * (spec.contains is not None) + [f"matches /{spec.regex}/"] * (
         spec.regex is not None
     )
     name = f"{spec.path} " + (" and ".join(what) if what else "exists")
-    if not path.is_file():
-        return Check(name=name, passed=False, detail=f"{path} does not exist")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = facts.read("file check", spec.path).decode("utf-8", errors="replace")
+    except FileNotFoundError as err:
+        return Check(name=name, passed=False, detail=f"{err.filename} does not exist")
+    except PlanctlError as err:
+        return Check(name=name, passed=False, detail=str(err))
     if spec.contains is not None and spec.contains not in text:
         return Check(name=name, passed=False, detail=f"{spec.contains!r} not found")
     if spec.regex is not None and not re.search(spec.regex, text, re.MULTILINE):

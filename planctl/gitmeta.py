@@ -1,11 +1,15 @@
 """Git metadata for bundles and attempts, and the one commit that closes an attempt.
 
-The commit holds exactly the paths planctl wrote: they are added to the index, then committed
-with ``git commit --only``, which leaves anything else the user had staged staged and out.
+The commit holds exactly the paths planctl wrote. They are staged in a temporary copy of the index
+and committed from it with ``git commit --only``, so anything else the user had staged stays staged
+and out. Only once the commit exists does the real index learn the new versions of planctl's
+paths; a commit that fails (a hook said no) leaves the real index exactly as it was.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,13 +46,24 @@ def commit_paths(repo: Repo, paths: list[Path], message: str) -> str:
     import git
 
     names = sorted({str(p) for p in paths if p.exists()})
-    try:
-        # --force: a bundle folder may sit under a .gitignore'd reports/; it is evidence all the same.
-        repo.git.add("--force", "--", *names)
-        repo.git.commit("--only", "--quiet", "-m", message, "--", *names)
-    except git.GitCommandError as err:
-        detail = (err.stderr or str(err)).strip().splitlines()
-        raise PlanctlError(f"git commit failed: {detail[-1] if detail else err}", exit_code=1) from None
+    real_index = Path(repo.working_tree_dir or ".") / repo.git.rev_parse("--git-path", "index")
+    with tempfile.TemporaryDirectory(prefix="planctl-index-", dir=repo.git_dir) as folder:
+        index = {"GIT_INDEX_FILE": str(Path(folder) / "index")}
+        if real_index.exists():
+            shutil.copyfile(real_index, index["GIT_INDEX_FILE"])
+        try:
+            # --force: a bundle folder may sit under a .gitignore'd reports/; it is evidence all the same.
+            repo.git.add("--force", "--", *names, env=index)
+            repo.git.commit("--only", "--quiet", "-m", message, "--", *names, env=index)
+        except git.GitCommandError as err:
+            said = [line.strip() for line in f"{err.stdout or ''}\n{err.stderr or ''}".splitlines() if line.strip()]
+            said = [line.removeprefix("stdout: ").removeprefix("stderr: ").strip("'") for line in said]
+            raise PlanctlError(
+                f"git commit failed (exit {err.status}, a git hook may have refused it): {said[-1] if said else err}; "
+                "the attempt is recorded but not committed, and none of its files is staged",
+                exit_code=1,
+            ) from None
+    repo.git.reset("--quiet", "--", *names)  # the real index now agrees with the commit for these paths
     return repo.head.commit.hexsha
 
 

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from planctl import process
 from planctl.errors import PlanctlError
 from planctl.project import Project
 from planctl.safeio import atomic_write_text
@@ -48,6 +49,26 @@ class Check(StrictModel):
 Outcome = Literal["running", "passed", "failed", "interrupted"]
 
 
+class ProcessMark(StrictModel):
+    """A process as the kernel knows it, so that a recycled pid is never taken for it."""
+
+    pid: int
+    started: int = Field(description="clock ticks after boot when it started")
+    boot: str = Field(description="the boot it ran in")
+
+    @classmethod
+    def of(cls, mark: process.Mark | None) -> ProcessMark | None:
+        return None if mark is None else cls(pid=mark.pid, started=mark.started, boot=mark.boot)
+
+    @property
+    def mark(self) -> process.Mark:
+        return process.Mark(self.pid, self.started, self.boot)
+
+    @classmethod
+    def this_process(cls) -> ProcessMark | None:
+        return cls.of(process.mark_of(os.getpid()))
+
+
 class Attempt(StrictModel):
     number: int
     task: str
@@ -66,6 +87,8 @@ class Attempt(StrictModel):
     git: dict[str, Any] | None = Field(None, description="source commit, branch, dirty state")
     host: str = Field(default_factory=socket.gethostname)
     pid: int = Field(default_factory=os.getpid)
+    runner: ProcessMark | None = Field(None, description="the planctl process running it")
+    group: ProcessMark | None = Field(None, description="leader of the command's process group (pgid = its pid)")
 
 
 class Records(StrictModel):
@@ -79,24 +102,26 @@ class Records(StrictModel):
     def next_number(self, prior_attempts: int) -> int:
         return max([prior_attempts, *(a.number for a in self.attempts)]) + 1
 
-    def reap_orphans(self) -> list[Attempt]:
-        """Mark attempts whose planctl process died mid-run (on this host) as interrupted."""
+    def reap_orphans(self, root: Path) -> list[Attempt]:
+        """Mark attempts whose planctl process died mid-run (on this host) as interrupted, after
+        ending what is left of their commands' process groups."""
         here = socket.gethostname()
-        orphans = [a for a in self.attempts if a.outcome == "running" and a.host == here and not _alive(a.pid)]
+        orphans = [a for a in self.attempts if a.outcome == "running" and a.host == here and not _runner_alive(a)]
         for attempt in orphans:
             attempt.outcome = "interrupted"
             attempt.reason = f"planctl process {attempt.pid} ended before recording an outcome"
+            if attempt.group is not None:
+                marker = f"PLANCTL_BUNDLE={root / attempt.bundle}"
+                ended = process.end_leftovers(attempt.group.mark, marker)
+                if ended:
+                    attempt.reason += f"; {ended} process(es) of its command were still running and were ended"
         return orphans
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _runner_alive(attempt: Attempt) -> bool:
+    if attempt.runner is not None:
+        return process.is_running(attempt.runner.mark)
+    return process.pid_alive(attempt.pid)  # a record written before planctl kept process marks
 
 
 def records_path(project: Project, plan_name: str) -> Path:

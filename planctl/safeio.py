@@ -2,7 +2,8 @@
 
 Every file planctl writes goes through :func:`atomic_write_text`, so a reader (or a crash) sees the
 old content or the new one, never half of it. Read-modify-write sequences over plans, attempt
-records and ledgers run under :func:`project_lock` so concurrent processes serialise.
+records and ledgers run under :func:`project_lock` so concurrent processes serialise; a process
+waiting for it says what it waits for, and Ctrl-C stops the wait.
 """
 
 from __future__ import annotations
@@ -10,9 +11,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+from planctl.errors import PlanctlError
+from planctl.process import STOP_SIGNALS, signals_deferred
+
+_LOCK_POLL_S = 0.1
 
 
 def atomic_write_text(path: Path, text: str) -> bool:
@@ -57,12 +67,47 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def project_lock(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``lock_path`` (created if missing) for the block."""
+def project_lock(lock_path: Path, *, give_up_on_signal: bool = True) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_path`` (created if missing) for the block, with
+    SIGINT/SIGTERM held back inside it (a pending one arrives once the block is over).
+
+    While another process holds the lock this says so on stderr, once, naming the holder. With
+    ``give_up_on_signal`` a Ctrl-C (or SIGTERM) during the wait gives up waiting: the signal is then
+    delivered as usual. Without it (recording an attempt that already ran) the wait goes on and the
+    signal is acted on afterwards."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    with signals_deferred(), open(lock_path, "a+b") as handle:
+        _wait_for(handle, lock_path, give_up_on_signal)
         try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()} {' '.join(sys.argv)}\n".encode(errors="replace"))
+            handle.flush()
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class LockWaitAbandoned(PlanctlError):
+    """A stop signal came while waiting for the project lock (it is delivered next, as usual)."""
+
+    def __init__(self) -> None:
+        super().__init__("gave up waiting for the project lock", exit_code=130)
+
+
+def _wait_for(handle: BinaryIO, lock_path: Path, give_up_on_signal: bool) -> None:
+    told = False
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        if not told:
+            holder = lock_path.read_text(errors="replace").strip() or "another process"
+            then = "Ctrl-C gives up" if give_up_on_signal else "the attempt is recorded first, Ctrl-C acts after"
+            print(f"planctl: waiting for the project lock {lock_path} (held by pid {holder}); {then}", file=sys.stderr)
+            told = True
+        if give_up_on_signal and signal.sigpending() & set(STOP_SIGNALS):
+            raise LockWaitAbandoned()
+        time.sleep(_LOCK_POLL_S)

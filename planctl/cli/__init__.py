@@ -29,3 +29,6 @@ def main(argv: list[str] | None = None) -> None:
     except PlanctlError as err:
         print(f"planctl: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C outside a run (which stops its command and records itself)
+        print("planctl: interrupted", file=sys.stderr)
+        sys.exit(130)

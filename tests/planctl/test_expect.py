@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
 
 from planctl.bundle import junit_counts
+from planctl.confine import Confinement
+from planctl.errors import PlanctlError
 from planctl.expect import RunFacts, judge, select
+from planctl.records import Check
 from planctl.schema import Expectations
 from tests.planctl.planctl_testkit import write
 
@@ -40,7 +45,7 @@ def facts(tmp_path: Path, **overrides) -> RunFacts:
         "junit": None,
         "cwd": tmp_path,
         "env": {"PLANCTL_BUNDLE": str(tmp_path / "bundle")},
-        "missing_artifacts": [],
+        "confinement": Confinement(tmp_path.resolve()),
     }
     return RunFacts(**base | overrides)
 
@@ -102,7 +107,8 @@ def test_exit_code_junit_files_and_artifacts(tmp_path):
         }
     )
     junit = {"tests": 2, "passed": 1, "failed": 1, "errors": 0, "skipped": 0}
-    checks, metrics = judge(expect, facts(tmp_path, exit_code=3, junit=junit, missing_artifacts=["out/*.png"]))
+    missing = Check(name="artifact out/*.png", passed=False, detail="the run produced no such file")
+    checks, metrics = judge(expect, facts(tmp_path, exit_code=3, junit=junit, artifact_problems=[missing]))
     assert [(c.name, c.passed) for c in checks] == [
         ("exit code", False),
         ("junit passed", True),
@@ -127,5 +133,65 @@ def test_junit_counts_sum_test_suites(tmp_path):
         </testsuites>
         """,
     )
-    assert junit_counts(xml) == {"tests": 6, "failed": 1, "errors": 1, "skipped": 1, "passed": 3}
-    assert junit_counts(tmp_path / "absent.xml") is None
+    assert junit_counts(xml, 1 << 20) == {"tests": 6, "failed": 1, "errors": 1, "skipped": 1, "passed": 3}
+    assert junit_counts(tmp_path / "absent.xml", 1 << 20) is None
+
+
+@pytest.mark.parametrize(
+    ("xml", "message"),
+    [
+        ('<testsuite tests="abc" failures="0"/>', "testsuite tests='abc' is not a whole number"),
+        ('<testsuite tests="1" failures="-1"/>', "testsuite failures='-1' is not a whole number"),
+        ("<testsuite", "is not junit XML: unclosed token"),
+        ("<testsuite tests='1'/>" + " " * 2048, "is larger than limits.read_bytes (1 KiB)"),
+    ],
+)
+def test_junit_files_that_cannot_be_counted_say_why(tmp_path, xml, message):
+    path = write(tmp_path / "junit.xml", xml)
+    with pytest.raises(PlanctlError, match=re.escape(message)):
+        junit_counts(path, 1024)
+    [check] = judge(Expectations(exit_code=None, junit={"passed": 1}), facts(tmp_path, junit="why"))[0]
+    assert (check.name, check.passed, check.detail) == ("junit counts", False, "why")
+
+
+def metric_on(path: str) -> Expectations:
+    return Expectations.model_validate({"metrics": [{"file": path, "select": "x", "op": "==", "value": 0}]})
+
+
+def test_metric_files_are_read_back_within_limits(tmp_path):
+    write(tmp_path / "big.json", json.dumps({"x": [0] * 1000}))
+    write(tmp_path / "deep.json", "[" * 100_000 + "]" * 100_000)
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # opened for reading, a FIFO without a writer would wait for ever
+    outside = Confinement(tmp_path.resolve(), (Path("/dev"),))
+    details = {
+        name: judge(metric_on(name), facts(tmp_path, read_limit=1024, confinement=outside))[0][1].detail
+        for name in ("big.json", "deep.json", "pipe.json", "/dev/zero")
+    }
+    assert details["big.json"] == f"{tmp_path}/big.json is larger than limits.read_bytes (1 KiB)"
+    assert details["deep.json"].endswith("is larger than limits.read_bytes (1 KiB)")
+    assert details["pipe.json"] == f"{tmp_path}/pipe.json is not a regular file"
+    assert details["/dev/zero"] == "/dev/zero is not a regular file"
+    deep = judge(metric_on("deep.json"), facts(tmp_path))[0][1]
+    assert deep.detail == "deep.json is not readable JSON: nested too deeply"
+
+
+def test_paths_outside_the_project_fail_their_checks(tmp_path):
+    root = tmp_path / "project"
+    write(root / "link.json", "")
+    (root / "link.json").unlink()
+    (root / "link.json").symlink_to("/etc/hostname")
+    expect = Expectations.model_validate(
+        {
+            "metrics": [{"file": "/dev/zero", "select": "x", "op": "==", "value": 0}],
+            "files": [{"path": "link.json", "contains": "x"}, {"path": "../elsewhere", "exists": False}],
+        }
+    )
+    checks = judge(expect, facts(root, confinement=Confinement(root.resolve())))[0][1:]  # after the exit code
+    assert [c.passed for c in checks] == [False] * 3
+    assert checks[0].detail == (
+        "metrics file '/dev/zero' outside the project; "
+        "list a folder that holds it under the plan's outside_paths to allow it"
+    )
+    assert checks[1].detail.startswith("file check 'link.json' resolves to /etc/hostname, outside the project")
+    assert checks[2].detail.startswith("file check '../elsewhere' resolves to")
