@@ -75,13 +75,16 @@ class OutputCapture:
         if not data:
             return
         self.echo(data)
-        self.total += len(data)
-        if not self.cut and self.total <= self.log_bytes:
-            self.log.write(data)
-            self.log.flush()
-            return
         if not self.cut:
+            room = self.log_bytes - self.total
+            self.log.write(data[:room])
+            self.log.flush()
+            self.total += min(room, len(data))
+            if len(data) <= room:
+                return
+            data = data[room:]
             self._start_cut()
+        self.total += len(data)
         self._archive(data)
         self.tail += data
         del self.tail[: max(0, len(self.tail) - (self.log_bytes - self.head_bytes))]

@@ -63,7 +63,8 @@ class Confinement:
             return None
         real = _real(path)
         where = "inside the project's .git folder" if _within(real, self.root / ".git") else "outside the project"
-        shown = f"{text!r}" if str(real) == text else f"{text!r} resolves to {real},"
+        landing = str(real.relative_to(self.root)) if _within(real, self.root) else str(real)
+        shown = f"{text!r}" if landing == text else f"{text!r} resolves to {landing},"
         return f"{what} {shown} {where}; {OPT_IN}"
 
     def resolve(self, what: str, text: str, base: Path, env: dict[str, str]) -> Path:

@@ -59,14 +59,27 @@ class Entry:
     @property
     def reproduction(self) -> str | None:
         """The plan's reproduction command, else the command of its first runnable task, with
-        the guard environment spelled out."""
+        the guard environment spelled out: one shell line, every part quoted. A command that is
+        more than plain words (``&&``, ``$VAR``, quotes) runs as ``bash -c '...'``, so that the
+        guard variables reach all of it and nothing in it is read twice."""
         command = self.plan.reproduction or next(
             (t.run.command for _, t in self.plan.tasks() if t.run and t.run.command), None
         )
         if command is None:
             return None
         guards = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.plan.guard_env.items())
+        if not _plain_words(command):
+            command = f"bash -c {shlex.quote(command)}"
         return f"{guards} {command}" if guards else command
+
+
+def _plain_words(command: str) -> bool:
+    """Whether the shell would read ``command`` as the words it shows, with nothing to expand."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    return " ".join(words) == " ".join(command.split()) and all(shlex.quote(w) == w for w in words)
 
 
 def entries(project: Project, plan_files: list[PlanFile], records_in_memory: dict[str, Records]) -> list[Entry]:

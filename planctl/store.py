@@ -20,6 +20,7 @@ from planctl.errors import Diagnostic, PlanctlError
 from planctl.graph import structure_problems
 from planctl.parsecache import TooLarge, cached_data
 from planctl.project import Project
+from planctl.readback import human_size
 from planctl.safeio import atomic_write_text
 from planctl.schema import Plan, Task, TaskState
 from planctl.yamlio import dump, guess_indent, make_yaml, position, text_scalar
@@ -65,7 +66,7 @@ def inspect_plan(project: Project, path: Path) -> tuple[PlanFile | None, list[Di
         with open(path, "rb") as handle:
             raw = handle.read(MAX_PLAN_BYTES + 1)
         if len(raw) > MAX_PLAN_BYTES:
-            return None, [Diagnostic(display, 1, 1, f"larger than {MAX_PLAN_BYTES >> 20} MiB, the limit for a plan")]
+            return None, [Diagnostic(display, 1, 1, f"larger than {human_size(MAX_PLAN_BYTES)}, the limit for a plan")]
         text = raw.decode("utf-8")
     except OSError as err:
         return None, [Diagnostic(display, 1, 1, f"cannot read: {err.strerror}")]

@@ -19,16 +19,19 @@ from planctl.cli import (  # noqa: F401  (importing a command module registers i
 )
 from planctl.cli.app import app
 from planctl.errors import PlanctlError
+from planctl.process import Interrupted, interruptible
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Typer reports usage errors itself (exit 2); planctl's own errors
-    become one ``planctl: error:`` line and their exit code, never a traceback."""
+    become one ``planctl: error:`` line and their exit code, never a traceback; SIGINT/SIGTERM
+    become one ``planctl: stopped by ...`` line and 130/143 (``run`` records the attempt first)."""
     try:
-        app(args=argv, prog_name="planctl")
+        with interruptible():  # Ctrl-C and SIGTERM: one line and 130/143, whatever the command was doing
+            app(args=argv, prog_name="planctl")
     except PlanctlError as err:
         print(f"planctl: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:  # Ctrl-C outside a run (which stops its command and records itself)
-        print("planctl: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except Interrupted as stop:
+        print(f"planctl: stopped by {stop}", file=sys.stderr)
+        sys.exit(stop.exit_code)

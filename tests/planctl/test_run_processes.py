@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from planctl import process
 from planctl.project import Project
 from planctl.records import load_records, records_path
 from planctl.store import read_plan
@@ -39,6 +41,15 @@ phases:
         run:
           command: echo $$ > $PLANCTL_BUNDLE/child.pid; echo started; exec sleep 120
           timeout: 300
+      - id: K1
+        description: hangs with a child in the background
+        run:
+          command: sleep 300 & echo $! > $PLANCTL_BUNDLE/background.pid; echo $$ > $PLANCTL_BUNDLE/child.pid; wait
+          timeout: 600
+      - id: BG
+        description: passes, leaving a child in the background
+        run:
+          command: sleep 300 & echo $! > $PLANCTL_BUNDLE/background.pid; echo passed
 """
 
 
@@ -82,8 +93,12 @@ def wait_for_child(root: Path, timeout_s: float = 60) -> int:
 
 
 def assert_gone(pid: int) -> None:
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    """No process with this pid runs (a zombie waiting for a parent that never reaps it is not running)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return
+    assert state == "Z", f"process {pid} is still running (state {state})"
 
 
 def test_two_concurrent_runs_lose_nothing(proc_repo):
@@ -136,26 +151,119 @@ def test_a_stopped_run_records_an_interrupted_attempt(proc_repo, signum, exit_co
     assert ledgers_consistent(proc_repo)
 
 
-def test_a_killed_run_leaves_consistent_files_and_is_reaped_later(proc_repo):
+def test_a_killed_run_leaves_consistent_files_and_the_next_run_ends_its_command(proc_repo):
     plan_before = (proc_repo / "plans" / "run.yaml").read_text()
-    run = planctl_process(proc_repo, "run", "run", "H1")
+    run = planctl_process(proc_repo, "run", "run", "K1")
     child = wait_for_child(proc_repo)
+    [background_file] = list((proc_repo / "reports").rglob("background.pid"))
+    background = int(background_file.read_text())
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=60)
-    os.killpg(child, signal.SIGKILL)  # the command outlives a SIGKILLed planctl; clean it up
     [attempt] = records(proc_repo).attempts
     assert (attempt.number, attempt.outcome, attempt.pid) == (1, "running", run.pid)
+    assert attempt.group is not None and attempt.group.pid == child  # recorded before the command began
+    assert os.getpgid(background) == child  # still running, in the command's group
     assert (proc_repo / "plans" / "run.yaml").read_text() == plan_before
     assert ledgers_consistent(proc_repo)
-    assert "#1 H1 running" in (proc_repo / "ledgers" / "fix_plan.md").read_text()
+    assert "#1 K1 running" in (proc_repo / "ledgers" / "fix_plan.md").read_text()
 
-    again = planctl_process(proc_repo, "run", "run", "C1", "--force", "--no-commit")
-    (proc_repo / "out" / "c2.ready").touch()  # let C1's barrier pass at once
+    again = planctl_process(proc_repo, "run", "run", "Q1", "--no-commit")
     again.communicate(timeout=120)
+    assert_gone(child)
+    assert_gone(background)
     first, second = records(proc_repo).attempts
     assert (first.outcome, first.reason) == (
         "interrupted",
-        f"planctl process {run.pid} ended before recording an outcome",
+        f"planctl process {run.pid} ended before recording an outcome; "
+        "2 process(es) of its command were still running and were ended",
     )
     assert (second.number, second.outcome) == (2, "passed")
     assert ledgers_consistent(proc_repo)
+
+
+def test_a_background_child_of_a_passing_command_is_gone_when_planctl_exits(proc_repo):
+    run = planctl_process(proc_repo, "run", "run", "BG", "--no-commit")
+    output = run.communicate(timeout=120)[0]
+    assert run.returncode == 0, output
+    assert "planctl: ended 1 process(es) that the command left running" in output
+    [background] = list((proc_repo / "reports").rglob("background.pid"))
+    assert_gone(int(background.read_text()))
+
+
+def test_a_recycled_group_id_is_never_ended(tmp_path):
+    """A group whose leader is alive but started at another time is someone else's."""
+    stranger = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        mark = process.mark_of(stranger.pid)
+        assert mark is not None
+        recycled = process.Mark(stranger.pid, mark.started - 1, mark.boot)
+        assert process.end_leftovers(recycled, f"PLANCTL_BUNDLE={tmp_path}") == 0
+        assert stranger.poll() is None
+        assert process.end_leftovers(mark, f"PLANCTL_BUNDLE={tmp_path}") == 1
+        assert stranger.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def hold_lock(root: Path):
+    handle = open(root / ".planctl.lock", "a+b")  # noqa: SIM115
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    handle.write(b"4242 planctl run held-by-the-test\n")
+    handle.flush()
+    return handle
+
+
+def wait_for_line(process_: subprocess.Popen[str], text: str) -> str:
+    assert process_.stdout is not None
+    line = ""
+    while text not in line:
+        line = process_.stdout.readline()
+        assert line, "the process ended before saying it waits"
+    return line
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["set", "run", "Q1", "--state", "D"], "planctl: stopped by SIGINT\n"),
+        (["run", "run", "Q1"], "planctl: stopped by SIGINT\n"),
+    ],
+)
+def test_waiting_for_the_lock_says_so_and_ctrl_c_gives_up(proc_repo, args, said):
+    plan_before = (proc_repo / "plans" / "run.yaml").read_text()
+    lock = hold_lock(proc_repo)
+    try:
+        waiting = planctl_process(proc_repo, *args)
+        line = wait_for_line(waiting, "waiting for the project lock")
+        assert "(held by pid 4242 planctl run held-by-the-test); Ctrl-C gives up" in line
+        waiting.send_signal(signal.SIGINT)
+        rest = waiting.communicate(timeout=60)[0]
+    finally:
+        lock.close()
+    assert waiting.returncode == 130 and rest.endswith(said) and "Traceback" not in rest
+    assert (proc_repo / "plans" / "run.yaml").read_text() == plan_before
+    assert records(proc_repo).attempts == []
+
+
+def test_a_failing_pre_commit_hook_is_reported_and_leaves_nothing_staged(proc_repo):
+    hook = proc_repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'lint: trailing whitespace in reports/' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    head = git(proc_repo, "rev-parse", "HEAD")
+    run = subprocess.run(
+        [sys.executable, "-m", "planctl", "--root", str(proc_repo), "run", "run", "Q1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    assert run.stderr == (
+        "planctl: error: git commit failed (exit 1, a git hook may have refused it): "
+        "lint: trailing whitespace in reports/; the attempt is recorded but not committed, "
+        "and none of its files is staged\n"
+    )
+    assert git(proc_repo, "rev-parse", "HEAD") == head
+    assert git(proc_repo, "diff", "--cached", "--name-only") == ""
+    [attempt] = records(proc_repo).attempts
+    assert attempt.outcome == "passed"
