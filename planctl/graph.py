@@ -131,41 +131,30 @@ def structure_problems(plan: Plan) -> list[tuple[Loc, str]]:
     return problems
 
 
-# Nodes of the dependency graph: ("task", id) and ("phase", id). A task points at the phases its
+# Nodes of the dependency graph: a task id, or ("phase", id). A task points at the phases its
 # phase requires and at the tasks it depends on; a phase points at its own tasks.
-_Node = tuple[str, str]
+_Node = str | tuple[str, str]
 
 
 def _cycles(plan: Plan) -> list[tuple[Loc, str]]:
-    graph = Graph(plan)
-    locations = {
-        task.id: ("phases", i, "tasks", j, "depends_on")
-        for i, phase in enumerate(plan.phases)
-        for j, task in enumerate(phase.tasks)
-    }
-    phase_of = {}
-    for phase, task in plan.tasks():
-        phase_of.setdefault(task.id, phase)
-
-    def successors(node: _Node) -> list[_Node]:
-        kind, name = node
-        if kind == "phase":
-            return [("task", t.id) for t in graph.phases[name].tasks]
-        task = graph.tasks[name]
-        return [("phase", p.id) for p in graph.required_phases(phase_of[name])] + [
-            ("task", t.id) for t in graph.dependencies(task)
-        ]
-
-    finished: set[_Node] = set()
+    locations: dict[str, Loc] = {}
+    successors: dict[_Node, list[_Node]] = {}
+    phase_ids = {phase.id for phase in plan.phases}
+    for i, phase in enumerate(plan.phases):
+        required: list[_Node] = [("phase", r) for r in dict.fromkeys(phase.requires) if r in phase_ids]
+        successors.setdefault(("phase", phase.id), []).extend(task.id for task in phase.tasks)
+        for j, task in enumerate(phase.tasks):
+            locations[task.id] = ("phases", i, "tasks", j, "depends_on")
+            successors.setdefault(task.id, required + list(dict.fromkeys(task.depends_on)))
     found: list[tuple[Loc, str]] = []
     seen_cycles: set[frozenset[str]] = set()
-    for root_id in graph.tasks:
-        root: _Node = ("task", root_id)
+    finished: set[_Node] = set()
+    for root in locations:
         if root in finished:
             continue
         path: list[_Node] = [root]
-        on_path = {root: 0}
-        pending = [iter(successors(root))]
+        on_path: dict[_Node, int] = {root: 0}
+        pending = [iter(successors[root])]
         while pending:
             nxt = next(pending[-1], None)
             if nxt is None:  # every successor of the node on top is explored
@@ -174,12 +163,12 @@ def _cycles(plan: Plan) -> list[tuple[Loc, str]]:
                 finished.add(done)
                 pending.pop()
             elif nxt in on_path:
-                cycle = [name for kind, name in path[on_path[nxt] :] if kind == "task"]
+                cycle = [node for node in path[on_path[nxt] :] if isinstance(node, str)]
                 if frozenset(cycle) not in seen_cycles:
                     seen_cycles.add(frozenset(cycle))
                     found.append((locations[cycle[0]], "dependency cycle: " + " -> ".join([*cycle, cycle[0]])))
-            elif nxt not in finished:
+            elif nxt not in finished and nxt in successors:  # unknown ids are reported elsewhere
                 on_path[nxt] = len(path)
                 path.append(nxt)
-                pending.append(iter(successors(nxt)))
+                pending.append(iter(successors[nxt]))
     return found

@@ -103,6 +103,10 @@ class Redactor:
             line = pattern.sub(marker, line)
         return line
 
+    def _after_key(self, rest: bytes) -> bytes:
+        """What follows a key's END marker on its line (the marker line already ended the key)."""
+        return self._inline(rest) if rest.strip() else b""
+
     def _lines(self, lines: Iterable[bytes], in_key: bool) -> tuple[bytes, bool]:
         out = []
         for line in lines:
@@ -110,14 +114,14 @@ class Redactor:
                 end = _KEY_END.search(line)
                 if end:
                     in_key = False
-                    out.append(self._inline(line[end.end() :]))
+                    out.append(self._after_key(line[end.end() :]))
                 continue
             begin = _KEY_BEGIN.search(line)
             if begin:
                 end = _KEY_END.search(line, begin.end())
                 head = self._inline(line[: begin.start()]) + _marker("private-key")
                 if end:
-                    out.append(head + self._inline(line[end.end() :]))
+                    out.append(head + (self._after_key(line[end.end() :]) or b"\n"))
                 else:
                     out.append(head + b"\n")
                     in_key = True

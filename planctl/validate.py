@@ -10,7 +10,6 @@ from planctl.errors import Diagnostic
 from planctl.project import Project
 from planctl.refs import check_reference
 from planctl.store import PlanFile, inspect_plan
-from planctl.views import environment
 from planctl.yamlio import position
 
 
@@ -49,7 +48,7 @@ def _reference_problems(project: Project, plan_file: PlanFile) -> list[Diagnosti
 
 def _run_spec_problems(project: Project, plan_file: PlanFile) -> list[Diagnostic]:
     """Templates and working directories that runs would not find."""
-    available = set(environment(project).list_templates())
+    available: set[str] | None = None  # listed only for a plan that renders templates (jinja2 loads slowly)
     found = []
     for i, phase in enumerate(plan_file.plan.phases):
         for j, task in enumerate(phase.tasks):
@@ -60,6 +59,10 @@ def _run_spec_problems(project: Project, plan_file: PlanFile) -> list[Diagnostic
                 message = f"task {task.id}: working directory '{task.run.cwd}' does not exist"
                 found.append(_at(plan_file, (*at, "cwd"), message))
             for k, artifact in enumerate(task.run.render):
+                if available is None:
+                    from planctl.views import environment
+
+                    available = set(environment(project).list_templates())
                 if artifact.template not in available:
                     message = f"task {task.id}: template '{artifact.template}' not found"
                     found.append(_at(plan_file, (*at, "render", k, "template"), message))

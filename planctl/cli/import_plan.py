@@ -8,7 +8,6 @@ import typer
 
 from planctl.cli.app import app, console, note, project, warn
 from planctl.errors import PlanctlError
-from planctl.importer import import_markdown
 from planctl.safeio import atomic_write_text, project_lock
 from planctl.store import new_plan_text
 
@@ -27,6 +26,9 @@ def import_plan(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing plan file."),
 ) -> None:
     """Import a markdown plan; what cannot be mapped is kept as notes and listed as warnings."""
+    # Imported when the command runs: read-only commands (status, next, validate) start faster without it.
+    from planctl.importer import import_markdown
+
     try:
         text = markdown.read_text(encoding="utf-8")
     except OSError as err:

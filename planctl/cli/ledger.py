@@ -6,7 +6,6 @@ import typer
 
 from planctl.cli.app import app, console, project
 from planctl.project import Project
-from planctl.publish import publish, stale_files
 from planctl.safeio import project_lock
 from planctl.store import read_all
 
@@ -18,6 +17,9 @@ def ledger(
 ) -> None:
     """Regenerate ledgers/fix_plan.md, ledgers/remediation_tracker.md, docs/plans/*.md and the
     <!-- planctl:... --> blocks in docs. Running it twice changes nothing."""
+    # Imported when the command runs: read-only commands (status, next, validate) start faster without it.
+    from planctl.publish import stale_files
+
     proj = project(ctx)
     out = console()
     if check:
@@ -33,6 +35,8 @@ def ledger(
 
 def regenerate(proj: Project) -> None:
     """Rewrite the out-of-date derived files under the project lock and list them."""
+    from planctl.publish import publish
+
     with project_lock(proj.lock_path):
         changed = publish(proj, read_all(proj))
     out = console()

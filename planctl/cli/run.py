@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from planctl.cli.app import PlanArgument, app, console, project
-from planctl.engine import RunResult, run_task
 from planctl.errors import PlanctlError
 from planctl.graph import ready_tasks
 from planctl.process import Interrupted, interruptible
 from planctl.project import Project
 from planctl.store import find_plan
+
+if TYPE_CHECKING:
+    from planctl.engine import RunResult
 
 
 @app.command()
@@ -32,6 +35,9 @@ def run(
         raise PlanctlError("name the tasks to run, or pass --phase X or --all-ready (exactly one of them)")
     proj = project(ctx)
     out = console()
+    # Imported when the command runs: read-only commands (status, next, validate) start faster without it.
+    from planctl.engine import run_task
+
     results: list[RunResult] = []
     try:
         with interruptible():

@@ -6,7 +6,6 @@ import typer
 
 from planctl.cli.app import PlanArgument, app, console, project
 from planctl.errors import PlanctlError
-from planctl.publish import derived_files, write_derived
 from planctl.records import Transition, load_records, records_path, save_records
 from planctl.safeio import project_lock
 from planctl.schema import TaskState
@@ -29,6 +28,9 @@ def set_state(
     new = STATES[state]
     if new is TaskState.SKIPPED and not (why or "").strip():
         raise PlanctlError("--state S needs --why REASON")
+    # Imported when the command runs: read-only commands (status, next, validate) start faster without it.
+    from planctl.publish import derived_files, write_derived
+
     proj = project(ctx)
     with project_lock(proj.lock_path):
         # Every plan is loaded and every view rendered first, so a broken plan or template stops

@@ -8,7 +8,6 @@ from planctl.cli.app import JsonOption, PlanArgument, app, console, print_json, 
 from planctl.graph import blockers, prerequisites
 from planctl.records import load_records, records_path
 from planctl.store import find_plan
-from planctl.views import render_plan
 
 
 @app.command()
@@ -19,6 +18,9 @@ def show(
     as_json: bool = JsonOption,
 ) -> None:
     """Print a plan as markdown, or every field of one task."""
+    # Imported when the command runs: read-only commands (status, next, validate) start faster without it.
+    from planctl.views import render_plan
+
     proj = project(ctx)
     plan_file = find_plan(proj, plan)
     if task is None:

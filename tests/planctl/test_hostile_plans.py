@@ -26,6 +26,8 @@ phases:
           command: echo ok
 """
 
+CLIMB = "../../../../../../../../../../../../../../etc/passwd"  # deeper than any temporary folder
+
 # (what to change in PLAN, the text the error points at, the message)
 REPRODUCTIONS = {
     "shell in a guard_env name": (
@@ -61,10 +63,10 @@ REPRODUCTIONS = {
     "artifacts climbing out": (
         (
             "command: echo ok",
-            "command: echo ok\n          artifacts: ['../../../../../../../../../../../../../../etc/passwd']",
+            f"command: echo ok\n          artifacts: ['{CLIMB}']",
         ),
-        "'../../../../../../../../../../../../../../etc/passwd'",
-        "task A1: artifact '../../../../../../../../../../../../../../etc/passwd' resolves to /etc/passwd, outside the project; "
+        f"'{CLIMB}'",
+        f"task A1: artifact '{CLIMB}' resolves to /etc/passwd, outside the project; "
         "list a folder that holds it under the plan's outside_paths to allow it",
     ),
     "an absolute artifact": (

@@ -1,0 +1,106 @@
+"""Fuzzing the plan reader: any text gives a plan or located one-line problems, never an exception
+or a hang; and the dependency graph copes with plans far larger than people write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planctl.graph import Graph, ready_tasks, structure_problems
+from planctl.project import Project
+from planctl.schema import Plan
+from planctl.store import inspect_plan
+from tests.planctl.planctl_testkit import RUN_PLAN, SMALL_PLAN
+
+# Characters that change what YAML means, and fragments that reach every part of the reader:
+# anchors and aliases, tags, directives, flow collections, block scalars, NUL and tabs.
+YAML_BITS = [
+    ":", ": ", "- ", "[", "]", "{", "}", ",", "'", '"', "#", "&a ", "*a", "!!binary ", "!!str ", "!!python/none",
+    "%YAML 1.1\n---\n", "---\n", "...\n", "? ", "|\n", ">-\n", "\t", "\x00", "\\0", "\n", "  ", "~", "<<: *a",
+    "state: [D]", "state: '[X]'", "depends_on: [A1]", "requires: [A]", "guard_env: {'A=B': x}", "timeout: -1",
+    "command: \"a\\0b\"", "cwd: /etc", "artifacts: [../../x]", "limits: {read_bytes: lots}", "2024-01-01",
+    "1e999", "0x1F", "null", "[" * 200, "{a: " * 50,
+]  # fmt: skip
+SEEDS = [SMALL_PLAN, RUN_PLAN]
+FUZZ = settings(
+    max_examples=150,
+    deadline=5000,  # milliseconds: a reader that hangs fails here
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def read(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "plans" / "fuzz.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    plan_file, problems = inspect_plan(Project(tmp_path), path)
+    assert plan_file is not None or problems
+    for problem in problems:
+        line = str(problem)
+        assert "\n" not in line and line.startswith("plans/fuzz.yaml:"), line
+        assert problem.line >= 1 and problem.col >= 1
+
+
+@FUZZ
+@given(st.text(max_size=400))
+def test_any_text_is_a_plan_or_a_clean_problem(tmp_path, text):
+    read(tmp_path, text)
+
+
+@FUZZ
+@given(
+    seed=st.sampled_from(SEEDS),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1), st.integers(0, 12), st.sampled_from(YAML_BITS) | st.text(max_size=5)),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_a_damaged_plan_is_a_plan_or_a_clean_problem(tmp_path, seed, edits):
+    text = seed
+    for where, cut, insert in edits:
+        at = int(where * len(text))
+        text = text[:at] + insert + text[at + cut :]
+    read(tmp_path, text)
+
+
+def chain(n: int, *, cycle: bool = False, phases: int = 1) -> Plan:
+    per = n // phases
+    return Plan.model_validate(
+        {
+            "initiative": {"id": "CHAIN-1", "title": "chain"},
+            "phases": [
+                {
+                    "id": f"P{p}",
+                    "title": f"phase {p}",
+                    "requires": [f"P{p - 1}"] if p else [],
+                    "tasks": [
+                        {
+                            "id": f"T{k}",
+                            "description": f"task {k}",
+                            "depends_on": [f"T{k - 1}"] if k else ([f"T{n - 1}"] if cycle else []),
+                        }
+                        for k in range(p * per, (p + 1) * per)
+                    ],
+                }
+                for p in range(phases)
+            ],
+        }
+    )
+
+
+def test_a_ten_thousand_task_chain_works():
+    plan = chain(10_000, phases=10)
+    assert structure_problems(plan) == []
+    assert [task.id for _, task in ready_tasks(plan)] == ["T0"]
+    phase, last = plan.phases[-1], plan.phases[-1].tasks[-1]
+    assert [t.id for t in Graph(plan).blockers(phase, last)][-1] == "T9998"
+    assert len(Graph(plan).blockers(phase, last)) == 1001  # the 1,000 tasks of phase P8, then T9998
+
+
+def test_a_ten_thousand_task_cycle_is_found_without_recursion():
+    [(loc, message)] = structure_problems(chain(10_000, cycle=True))
+    assert loc == ("phases", 0, "tasks", 0, "depends_on")
+    assert message.startswith("dependency cycle: T0 -> T9999 -> T9998") and message.endswith("-> T1 -> T0")
