@@ -32,7 +32,7 @@ from planctl.project import Project
 from planctl.readback import human_size, read_bounded
 from planctl.records import Check
 from planctl.redact import Redactor
-from planctl.safeio import atomic_write_bytes, atomic_write_text
+from planctl.safeio import atomic_write_bytes, atomic_write_text, atomic_writer
 from planctl.schema import Phase, Plan
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -205,22 +205,20 @@ def listing(bundle: Bundle) -> list[str]:
     return sorted(str(p.relative_to(bundle.path)) for p in bundle.path.rglob("*") if p.is_file())
 
 
-def redact_bundle(bundle: Bundle, redactor: Redactor, already: Iterable[str] = ()) -> list[str]:
+def redact_bundle(bundle: Bundle, redactor: Redactor, already: Iterable[str] = ()) -> None:
     """Redact every file in the bundle in place (a command may write into it directly, and pytest
-    copies captured output into junit.xml); skip the names in ``already``; remove temporary files
-    that a stopped copy left behind. Return the files that changed."""
-    changed = []
+    copies captured output into junit.xml), except the names in ``already``; remove links and the
+    temporary files a stopped copy left behind. Files are streamed through the redactor, so
+    memory stays bounded whatever the command wrote."""
     skip = set(already)
     for path in sorted(p for p in bundle.path.rglob("*") if p.is_file() or p.is_symlink()):
-        name = str(path.relative_to(bundle.path))
         if path.is_symlink() or (path.name.startswith(".") and path.name.endswith(".tmp")):
             path.unlink()  # a link could lead anywhere; a stray temporary file is half a copy
             continue
-        if name in skip:
+        if str(path.relative_to(bundle.path)) in skip:
             continue
-        data = path.read_bytes()
-        clean = redactor.redact(data)
-        if clean != data:
-            atomic_write_bytes(path, clean)
-            changed.append(name)
-    return changed
+        stream = redactor.stream()
+        with open(path, "rb") as source, atomic_writer(path) as target:
+            for chunk in iter(lambda source=source: source.read(1 << 20), b""):
+                target.write(stream.feed(chunk))
+            target.write(stream.flush())
