@@ -83,6 +83,7 @@ class Sources:
 
     incident: torch.Tensor
     wavelength: torch.Tensor
+    weight: torch.Tensor | None = None  # relative weight per source; None: all equal (nanoBragg)
 
     @property
     def count(self) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,11 @@ from .commands import register as register_gradient_commands
 from .config import OutputConfig, SimulationConfig
 from .errors import InputError
 from .flags import RunOptions, flag_help, parse_flags
+from .io.cbf import MASKED, CBFGeometry, cbf_bytes
 from .io.files import StagedOutputs
-from .io.images import Roi, float_image_bytes, pgm_bytes, png_bytes, resolve_pgm_scale
-from .io.smv import SMVHeader, image_stats, int_image, smv_bytes
+from .io.images import Roi, float_image_bytes, pgm_bytes, png_bytes, resolve_pgm_scale, roi_slices
+from .io.smv import RTD, SMVHeader, image_stats, int_image, smv_bytes
+from .printout import geometry_lines
 from .rng import noise_image
 from .setup import Setup, build_setup
 from .simulate import render
@@ -94,8 +97,17 @@ def _run_subcommand(args: list[str]) -> int:
 def run_legacy(args: Sequence[str]) -> None:
     """nanoBragg's command line: parse, simulate, write every output or none."""
     simulation, outputs, options = parse_flags(args)
-    image, header, roi = render_float_image(simulation, options)
-    files, report = _encode_outputs(image, header, roi, outputs)
+    for warning in options.warnings:
+        print(f"nanobrag: warning: {warning}", file=sys.stderr)
+    if not options.quiet:
+        for note in options.notes:
+            print(f"nanobrag: note: {note}", file=sys.stderr)
+    if outputs.noisefile is not None or outputs.cbffile is not None:
+        # nanoBragg seeds from the clock (as -time()) unless -seed is given; fixed now so the
+        # printout, the noise image and the CBF image agree.
+        outputs = outputs.model_copy(update={"seed": outputs.seed if outputs.seed is not None else int(time.time())})
+    rendered = render_float_image(simulation, options, outputs)
+    files, report = _encode_outputs(rendered, outputs)
     with StagedOutputs() as staged:
         for path, data in files:
             staged.stage(path, data)
@@ -104,15 +116,85 @@ def run_legacy(args: Sequence[str]) -> None:
         print("wrote " + ", ".join(str(path) for path, _ in files))
 
 
-def render_float_image(simulation: SimulationConfig, options: RunOptions) -> tuple[np.ndarray, SMVHeader, Roi]:
-    """Simulate: nanoBragg's float image (float32, as C stores it), SMV header values and ROI."""
+@dataclass(frozen=True)
+class Rendered:
+    """A simulated image and what the output files need besides it."""
+
+    image: np.ndarray  # (slow, fast) float32 photons, as nanoBragg stores them
+    header: SMVHeader
+    roi: Roi
+    evaluated: np.ndarray | None = None  # pixels simulated (-mask), None: all of the ROI
+    cbf: CBFGeometry | None = None
+
+
+def render_float_image(
+    simulation: SimulationConfig, options: RunOptions, outputs: OutputConfig | None = None
+) -> Rendered:
+    """Simulate, printing nanoBragg's geometry printout (unless -quiet) and any -printout traces."""
     if options.device == "cuda" and not torch.cuda.is_available():
         raise InputError("-device cuda: no CUDA device is available")
 
     dtype = {"float32": torch.float32, "float64": torch.float64}[options.dtype]
     setup = build_setup(simulation, dtype=dtype, device=options.device)
+    if not options.quiet:
+        noise = outputs is not None and outputs.noisefile is not None
+        print(
+            "\n".join(
+                geometry_lines(
+                    setup,
+                    headers_read=options.headers_read,
+                    matrix_file=options.matrix_file,
+                    amorphous_table=options.amorphous_table,
+                    noise_seed=outputs.seed if noise and outputs is not None else None,
+                )
+            ),
+            flush=True,
+        )
     image = render(setup, compile=options.compile).detach().to(device="cpu", dtype=torch.float32).numpy()
-    return image, smv_header(setup), setup.roi
+    if options.printout:
+        _print_traces(setup, image, options.printout_pixel)
+    evaluated = None
+    if setup.mask is not None:
+        evaluated = setup.mask.cpu().numpy()
+    return Rendered(image, smv_header(setup), setup.roi, evaluated, cbf_geometry(setup))
+
+
+def _print_traces(setup: Setup, image: np.ndarray, pixel: tuple[int, int] | None) -> None:
+    """nanoBragg's per-pixel trace: for -printout_pixel's pixel, or for every pixel simulated."""
+    from .simulate import roi_bounds
+    from .trace import trace_pixel
+
+    row0, row1, col0, col1 = roi_bounds(setup)
+    mask = setup.mask.cpu().numpy() if setup.mask is not None else None
+    if pixel is not None and pixel[0] >= 0:
+        wanted = [(pixel[1], pixel[0])]
+    else:
+        wanted = [(slow, fast) for slow in range(row0, row1 + 1) for fast in range(col0, col1 + 1)]
+    for slow, fast in wanted:
+        inside = row0 <= slow <= row1 and col0 <= fast <= col1
+        if inside and (mask is None or mask[slow, fast]):
+            print("\n".join(trace_pixel(setup, fast, slow, float(image[slow, fast])).lines()))
+
+
+def cbf_geometry(setup: Setup) -> CBFGeometry:
+    """The miniCBF header values of a resolved setup."""
+    geometry = setup.geometry
+
+    def scalar(value: torch.Tensor) -> float:
+        return float(value.detach())
+
+    return CBFGeometry(
+        pixel_size=geometry.grid.pixel_size,
+        thickness=setup.sensor.thickness,
+        exposure=setup.config.beam.exposure_s,
+        wavelength=scalar(setup.wavelength),
+        distance=scalar(geometry.close_distance),
+        beam_fast=scalar(geometry.Fbeam),
+        beam_slow=scalar(geometry.Sbeam),
+        phi_start=setup.phi.start * RTD,
+        phi_increment=setup.phi.osc * RTD,
+        twotheta=scalar(geometry.twotheta) * RTD,
+    )
 
 
 def smv_header(setup: Setup) -> SMVHeader:
@@ -143,11 +225,10 @@ def smv_header(setup: Setup) -> SMVHeader:
     )
 
 
-def _encode_outputs(
-    image: np.ndarray, header: SMVHeader, roi: Roi, outputs: OutputConfig
-) -> tuple[list[tuple[Path, bytes]], list[str]]:
+def _encode_outputs(rendered: Rendered, outputs: OutputConfig) -> tuple[list[tuple[Path, bytes]], list[str]]:
     """The bytes of every requested file, and the summary nanoBragg would print."""
-    stats = image_stats(image, roi)
+    image, header, roi = rendered.image, rendered.header, rendered.roi
+    stats = image_stats(image, roi, rendered.evaluated)
     where = f"pixel (fast {stats.max_pixel[1]}, slow {stats.max_pixel[0]})" if stats.max_pixel else "no pixel"
     report = [
         f"max_I = {stats.max_I:g}  at {where}",
@@ -164,11 +245,26 @@ def _encode_outputs(
         pgm_scale = resolve_pgm_scale(outputs.pgm_scale, stats.rmsd, intfile_scale)
         report.append(f"pgm_scale = {pgm_scale:g}")
         files.append((outputs.pgmfile, pgm_bytes(image, pgm_scale, roi)))
+    photons = None
     if outputs.noisefile is not None:
         seed = outputs.seed if outputs.seed is not None else int(time.time())  # nanoBragg: -time()
-        noise_pixels, photons, overloads = noise_image(image, seed, outputs.adc_offset, roi)
-        report.append(f"{photons:.0f} photons on noise image ({overloads} overloads), seed {seed}")
+        noise_pixels, total, overloads = noise_image(image, seed, outputs.adc_offset, roi)
+        report.append(f"{total:.0f} photons on noise image ({overloads} overloads), seed {seed}")
         files.append((outputs.noisefile, smv_bytes(noise_pixels, header, "noise")))
+        rows, cols = roi_slices(image.shape, roi)
+        photons = np.zeros(image.shape, dtype=np.int64)
+        photons[rows, cols] = noise_pixels[rows, cols].astype(np.int64) - int(outputs.adc_offset)
     if outputs.pngfile is not None:
         files.append((outputs.pngfile, png_bytes(image)))
+    if outputs.cbffile is not None and rendered.cbf is not None:
+        files.append((outputs.cbffile, cbf_bytes(cbf_counts(image, photons, rendered.evaluated), rendered.cbf)))
     return files, report
+
+
+def cbf_counts(image: np.ndarray, photons: np.ndarray | None, evaluated: np.ndarray | None) -> np.ndarray:
+    """The CBF's integers: the noise image's photons if there is one, else the photons rounded; masked: -1."""
+    counts = photons if photons is not None else np.floor(image.astype(np.float64) + 0.5).astype(np.int64)
+    counts = np.clip(counts, 0, np.iinfo(np.int32).max).astype(np.int32)
+    if evaluated is not None:
+        counts[~evaluated] = MASKED
+    return counts

@@ -68,6 +68,8 @@ def _simulation_from_flags(flags: list[str]) -> tuple[SimulationConfig, torch.dt
     Output-file flags are accepted and ignored: these commands write only their JSON file.
     """
     config, _outputs, options = parse_flags(flags)
+    for warning in options.warnings:
+        _stderr(f"nanobrag: warning: {warning}")
     if options.compile:
         raise InputError("-compile: gradient commands run the eager path; leave -compile out")
     if options.device == "cuda" and not torch.cuda.is_available():

@@ -119,6 +119,9 @@ class DetectorConfig(_Model):
     oversample_thick: bool = False
     oversample_polar: bool = False
     oversample_omega: bool = False
+    mask_path: Path | None = Field(
+        None, description="SMV mask (-mask): pixels whose value is 0 are not simulated and stay 0"
+    )
 
     @field_validator("pixel_mm")
     @classmethod
@@ -167,6 +170,10 @@ class SimulationConfig(_Model):
     structure: StructureConfig = StructureConfig()
     detector: DetectorConfig = DetectorConfig()
     beam: BeamConfig = BeamConfig()
+    corrected: bool = Field(
+        False,
+        description="corrected physics for every nanoBragg quirk (nanobrag.compat); False renders nanoBragg's image",
+    )
 
 
 class OutputConfig(_Model):
@@ -177,6 +184,7 @@ class OutputConfig(_Model):
     pgmfile: Path | None = None
     noisefile: Path | None = None
     pngfile: Path | None = None
+    cbffile: Path | None = None
     intfile_scale: float = 0.0
     pgm_scale: float = 0.0
     adc_offset: float = 40.0

@@ -54,10 +54,16 @@ def default_reciprocal_vectors(lengths: torch.Tensor, angles: torch.Tensor) -> t
     return torch.stack([a_star, b_star, c_star]), volume
 
 
-def lattice_from_cell(lengths: torch.Tensor, angles: torch.Tensor, misset: torch.Tensor) -> Lattice:
-    """Lattice of a user cell (-cell), rotated by misset angles (rad, about x then y then z)."""
-    reciprocal, volume = default_reciprocal_vectors(lengths, angles)
-    reciprocal = reciprocal @ xyz_rotation(*misset.unbind(-1)).T
+def lattice_from_cell(
+    lengths: torch.Tensor, angles: torch.Tensor, misset: torch.Tensor, reciprocal: torch.Tensor | None = None
+) -> Lattice:
+    """Lattice of a user cell (-cell), rotated by misset angles (rad, about x then y then z).
+
+    ``reciprocal`` (rows a*, b*, c* in 1/A) replaces nanoBragg's default orientation, as a -mat file
+    given together with -cell does: the matrix orients the crystal, the cell sets its lengths and volume.
+    """
+    default, volume = default_reciprocal_vectors(lengths, angles)
+    reciprocal = (default if reciprocal is None else reciprocal) @ xyz_rotation(*misset.unbind(-1)).T
     a_star, b_star, c_star = reciprocal.unbind(0)
     # nanoBragg forces |b* x c*| = a / V (and cyclic) so the user's cell lengths survive exactly.
     crosses = torch.stack(
@@ -84,6 +90,80 @@ def _close_lattice(real: torch.Tensor, volume: torch.Tensor) -> Lattice:
     a, b, c = real.unbind(0)
     reciprocal = torch.stack([torch.linalg.cross(b, c), torch.linalg.cross(c, a), torch.linalg.cross(a, b)]) / volume
     return Lattice(real=real, reciprocal=reciprocal, volume=volume)
+
+
+def c_cell_lengths_m(
+    cell: tuple[float, ...] | None,
+    matrix: tuple[tuple[float, ...], ...] | None,
+    misset_rad: tuple[float, float, float],
+    wavelength_A: float,
+    rtd: float,
+) -> tuple[float, float, float]:
+    """|a|, |b|, |c| in metres, computed with nanoBragg's own double arithmetic, operation for operation.
+
+    The crystal size in cells is ceil(size / |a|): when the size is a whole number of cells, the last
+    bit of |a| decides between N and N + 1, so this discrete choice repeats C's arithmetic (plain
+    floats, same libm) rather than trusting the tensor lattice, which agrees only to rounding.
+    ``cell`` is in A and degrees (converted as degrees / ``rtd``), ``matrix`` as in the -mat file.
+    """
+
+    def cross(x, y):
+        return (x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0])
+
+    def magnitude(v):
+        return math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+
+    def rotate(v, phix, phiy, phiz):
+        x, y, z = v
+        if phix != 0:
+            y, z = y * math.cos(phix) + z * -math.sin(phix), y * math.sin(phix) + z * math.cos(phix)
+        if phiy != 0:
+            x, z = x * math.cos(phiy) + y * 0 + z * math.sin(phiy), x * -math.sin(phiy) + y * 0 + z * math.cos(phiy)
+        if phiz != 0:
+            x, y = x * math.cos(phiz) + y * -math.sin(phiz), x * math.sin(phiz) + y * math.cos(phiz)
+        return (x, y, z)
+
+    if cell is not None:
+        a, b, c = cell[:3]
+        alpha, beta, gamma = (angle / rtd for angle in cell[3:])
+        aavg = (alpha + beta + gamma) / 2
+        skew = abs(math.sin(aavg) * math.sin(aavg - alpha) * math.sin(aavg - beta) * math.sin(aavg - gamma))
+        v_cell = 2.0 * a * b * c * math.sqrt(skew)
+        v_star = 1.0 / v_cell
+        a_star0 = b * c * math.sin(alpha) * v_star
+        b_star0 = c * a * math.sin(beta) * v_star
+        c_star0 = a * b * math.sin(gamma) * v_star
+        sin_gamma_star = min(c * v_star / a_star0 / b_star0, 1.0)
+        cos_alpha_star = (math.cos(beta) * math.cos(gamma) - math.cos(alpha)) / (math.sin(beta) * math.sin(gamma))
+        cos_beta_star = (math.cos(gamma) * math.cos(alpha) - math.cos(beta)) / (math.sin(gamma) * math.sin(alpha))
+        cos_gamma_star = (math.cos(alpha) * math.cos(beta) - math.cos(gamma)) / (math.sin(alpha) * math.sin(beta))
+        cos_alpha_star, cos_beta_star, cos_gamma_star = (
+            1.0 if x * x > 1.0 else x for x in (cos_alpha_star, cos_beta_star, cos_gamma_star)
+        )
+        stars = [
+            (a_star0, 0.0, 0.0),
+            (b_star0 * cos_gamma_star, b_star0 * sin_gamma_star, 0.0),
+            (
+                c_star0 * cos_beta_star,
+                c_star0 * (cos_alpha_star - cos_beta_star * cos_gamma_star) / sin_gamma_star,
+                c_star0 * v_cell / (a * b * c * sin_gamma_star),
+            ),
+        ]
+    if matrix is not None:
+        scale = 1e-10 / (wavelength_A / 1e10)
+        stars = [tuple(matrix[row][column] * scale for row in range(3)) for column in range(3)]
+    if any(angle != 0 for angle in misset_rad):
+        stars = [rotate(star, *misset_rad) for star in stars]
+    a_star, b_star, c_star = stars
+    crosses = [cross(b_star, c_star), cross(c_star, a_star), cross(a_star, b_star)]
+    v_star = a_star[0] * crosses[0][0] + a_star[1] * crosses[0][1] + a_star[2] * crosses[0][2]
+    if cell is not None:
+        for index, length in enumerate(cell[:3]):
+            old = magnitude(crosses[index]) or 1.0
+            crosses[index] = tuple(length / v_cell / old * x for x in crosses[index])
+        v_star = 1.0 / v_cell
+    v_cell = 1.0 / v_star
+    return tuple(magnitude(tuple(1e-10 * (v_cell * x) for x in vector)) for vector in crosses)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -127,10 +207,13 @@ def resolve_phi_sweep(
     return PhiSweep(start=math.radians(phi0_deg), step=step, steps=steps, osc=osc)
 
 
-def spindle_rotations(sweep: PhiSweep, spindle_axis: torch.Tensor) -> torch.Tensor:
-    """(phisteps, 3, 3) rotations about the spindle for each phi step."""
-    tics = torch.arange(sweep.steps, dtype=spindle_axis.dtype, device=spindle_axis.device)
-    phi = sweep.start + sweep.step * tics
+def spindle_rotations(sweep: PhiSweep, spindle_axis: torch.Tensor, angles: list[float] | None = None) -> torch.Tensor:
+    """(phisteps, 3, 3) rotations about the spindle for each phi step (or for the given angles, radians)."""
+    if angles is not None:
+        phi = torch.tensor(angles, dtype=spindle_axis.dtype, device=spindle_axis.device)
+    else:
+        tics = torch.arange(sweep.steps, dtype=spindle_axis.dtype, device=spindle_axis.device)
+        phi = sweep.start + sweep.step * tics
     return axis_rotation(spindle_axis, phi)
 
 

@@ -161,6 +161,9 @@ class DetectorGeometry:
     dials_origin_mm: torch.Tensor
     pivot: Pivot
     twotheta: torch.Tensor
+    Xclose: torch.Tensor | None = None  # -Xclose/-Yclose or their defaults (nanoBragg prints them)
+    Yclose: torch.Tensor | None = None
+    curved_lab_axes: bool = True  # -curved_det as nanoBragg bends it (see pixel_positions)
 
     @property
     def ORGX(self) -> torch.Tensor:
@@ -196,10 +199,14 @@ def detector_geometry(
     rotations: torch.Tensor,
     twotheta: torch.Tensor,
     spindle_axis: tuple[float, float, float] | None = None,
+    honour_pix0: bool = False,
+    curved_lab_axes: bool = True,
 ) -> DetectorGeometry:
     """Place the detector. Lengths in metres, angles in radians, all tensors of one dtype/device.
 
-    ``beam_x``/``beam_y`` are -Xbeam/-Ybeam (None: the convention's default).
+    ``beam_x``/``beam_y`` are -Xbeam/-Ybeam (None: the convention's default). ``honour_pix0`` uses
+    -pix0_vector as the detector origin; nanoBragg parses it and then overwrites it (the default).
+    ``curved_lab_axes`` is how pixel_positions bends a -curved_det detector (nanobrag.compat).
     """
     dtype, device = distance.dtype, distance.device
 
@@ -266,8 +273,7 @@ def detector_geometry(
     fdet, sdet, odet = swing(fdet), swing(sdet), swing(odet)
     if pivot is Pivot.BEAM:
         pix0 = -Fbeam * fdet - Sbeam * sdet + distance * beam
-    if cfg.pix0_vector_m is not None:
-        # An explicit origin wins (the 2017 C program parses -pix0_vector but never uses it).
+    if cfg.pix0_vector_m is not None and honour_pix0:
         pix0 = vec(cfg.pix0_vector_m)
 
     Fclose = -torch.dot(pix0, fdet)
@@ -298,6 +304,9 @@ def detector_geometry(
         dials_origin_mm=1000.0 * (dials_axes @ pix0),
         pivot=pivot,
         twotheta=twotheta,
+        Xclose=Xclose,
+        Yclose=Yclose,
+        curved_lab_axes=curved_lab_axes,
     )
 
 
@@ -332,12 +341,32 @@ def pixel_positions(
     in_plane = (s_m[:, :, None, None] * geom.sdet + f_m[:, None, :, None] * geom.fdet).flatten(1, 2)  # (P,Q,3)
     pos = in_plane[:, None] + layer_depths[None, :, None, None] * geom.odet + geom.pix0  # (P,T,Q,3)
     if curved:
-        # nanoBragg bends the flat position onto a sphere of radius "distance", reading its
-        # y and z components as arc lengths about the slow and fast axes.
-        start = (geom.distance * geom.beam).expand_as(pos)
-        bent = rotate_about_axis(start, geom.sdet, pos[..., 1] / geom.distance)
-        pos = rotate_about_axis(bent, geom.fdet, pos[..., 2] / geom.distance)
+        pos = _curved(geom, pos)
     return pos
+
+
+def _curved(geom: DetectorGeometry, flat: torch.Tensor) -> torch.Tensor:
+    """Flat sub-pixel positions bent onto a sphere about the crystal (-curved_det)."""
+    start = (geom.distance * geom.beam).expand_as(flat)
+    if geom.curved_lab_axes:
+        # nanoBragg reads the lab y and z components of the flat position as arc lengths about the
+        # slow and fast axes (which, in MOSFLM's frame, swaps and mirrors the image), at radius
+        # "distance" whatever the sensor depth.
+        bent = rotate_about_axis(start, geom.sdet, flat[..., 1] / geom.distance)
+        return rotate_about_axis(bent, geom.fdet, flat[..., 2] / geom.distance)
+    # Corrected: the offsets from the direct-beam spot along the detector's own fast and slow axes
+    # are arc lengths at radius "distance", and a sensor layer's depth adds to the radius.
+    offset = flat - start
+    along_fast, along_slow, depth = (
+        (offset * geom.fdet).sum(-1),
+        (offset * geom.sdet).sum(-1),
+        (offset * geom.odet).sum(-1),
+    )
+    toward_fast = unit(torch.linalg.cross(geom.beam, geom.fdet))  # rotating the beam about it moves it along fdet
+    toward_slow = unit(torch.linalg.cross(geom.beam, geom.sdet))
+    bent = rotate_about_axis(start, toward_fast, along_fast / geom.distance)
+    bent = rotate_about_axis(bent, toward_slow, along_slow / geom.distance)
+    return bent * ((geom.distance + depth) / geom.distance)[..., None]
 
 
 def solid_angle(geom: DetectorGeometry, airpath: torch.Tensor, point_pixel: bool) -> torch.Tensor:

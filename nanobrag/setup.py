@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from . import beam as beam_mod
+from .compat import Quirks, source_weights, stale_phi_angles
 from .config import CrystalShape, SimulationConfig
 from .crystal import (
     Lattice,
     PhiSweep,
+    c_cell_lengths_m,
     crystal_size_in_cells,
     lattice_from_cell,
     lattice_from_mosflm,
@@ -29,6 +31,7 @@ from .crystal import (
 )
 from .detector import DetectorGeometry, SensorLayers, detector_geometry, resolve_roi, resolve_sensor
 from .errors import InputError
+from .io.smv import RTD
 from .structure import StructureFactors
 
 # name -> (unit, meaning). Values are in the units of the matching command-line flag.
@@ -86,6 +89,16 @@ class Setup:
     dmin: float  # metres; 0 disables
     structure: StructureFactors
     wavelength: torch.Tensor  # central wavelength, metres
+    # nanoBragg's quirks, resolved (nanobrag.compat): what the renderer does differently with -corrected
+    quirks: Quirks = field(default_factory=Quirks)
+    first_pixel_orientations: torch.Tensor | None = None  # stale phi 0: the first pixel's orientations
+    omega_per_subpixel: bool = False  # else the first sub-pixel's solid angle serves the whole pixel
+    polar_per_subpixel: bool = False  # else the first evaluated polarization factor
+    capture_per_subpixel: bool = False  # else the last layer's capture fraction, first sub-pixel
+    running_product: bool = False  # per-sub-pixel factors multiply nanoBragg's running sum
+    background_per_evaluation: bool = False  # background is a per-(layer, sub-pixel, source) term
+    mask: torch.Tensor | None = None  # (spixels, fpixels) bool: pixels to simulate
+    random_misset_deg: tuple[float, float, float] | None = None  # the angles -misset random drew
 
     @property
     def dtype(self) -> torch.dtype:
@@ -135,10 +148,11 @@ def build_setup(
         return torch.tensor(float(default), dtype=dtype, device=device)
 
     xtal, det, bm = config.crystal, config.detector, config.beam
+    quirks = Quirks.of(config.corrected)
     wavelength_A = value("wavelength", bm.wavelength_A)
     wavelength = wavelength_A * 1e-10
 
-    lattice = _build_lattice(config, value, params, wavelength_A)
+    lattice, random_misset_deg, cell_values, misset_rad = _build_lattice(config, value, params, wavelength_A)
 
     geometry = detector_geometry(
         det,
@@ -156,15 +170,34 @@ def build_setup(
         ),
         twotheta=torch.deg2rad(value("twotheta", det.twotheta_deg)),
         spindle_axis=xtal.spindle_axis,
+        honour_pix0=not quirks.pix0_vector_ignored,
+        curved_lab_axes=quirks.curved_detector_lab_axes,
     )
 
-    real_lengths_m = [float(v) * 1e-10 for v in lattice.real.detach().norm(dim=-1)]
+    # The cell lengths that decide the crystal size in cells and the oversampling, in C's arithmetic.
+    real_lengths_m = list(
+        c_cell_lengths_m(
+            tuple(float(v) for v in cell_values) if cell_values is not None else None,
+            xtal.mosflm_matrix,
+            misset_rad,
+            float(wavelength_A.detach()),
+            RTD,
+        )
+    )
     xtalsize_m = _clipped_crystal_size(config)
     cells = crystal_size_in_cells(real_lengths_m, xtal.N, xtalsize_m)
     N = torch.stack([value("N_a", cells[0]), value("N_b", cells[1]), value("N_c", cells[2])])
 
     phi = resolve_phi_sweep(xtal.phi0_deg, xtal.osc_deg, xtal.phistep_deg, xtal.phisteps)
     spindle = spindle_rotations(phi, geometry.spindle)
+    first_spindle = None
+    if quirks.stale_phi0:
+        steady, first = stale_phi_angles(phi.start, phi.step, phi.steps)
+        nominal = [phi.start + phi.step * tic for tic in range(phi.steps)]
+        if steady != nominal:
+            spindle = spindle_rotations(phi, geometry.spindle, steady)
+        if first != steady:
+            first_spindle = spindle_rotations(phi, geometry.spindle, first)
     # The domain count is chosen from the spread the physics uses (a parameter, if one is given).
     spread_deg = (
         float(torch.as_tensor(params["mosaic_spread"]).detach())
@@ -184,10 +217,19 @@ def build_setup(
     else:
         mosaic = torch.eye(3, dtype=dtype, device=device)[None].expand(domains, 3, 3)
     real_m = lattice.real * 1e-10
-    # a_rot = U_mosaic R_phi a0, as rows: a0^T R^T U^T
-    orientations = real_m @ spindle.transpose(-1, -2)[:, None] @ mosaic.transpose(-1, -2)[None]
 
-    sources = _build_sources(config, geometry, value, params, wavelength)
+    def orient(rotations: torch.Tensor) -> torch.Tensor:
+        # a_rot = U_mosaic R_phi a0, as rows: a0^T R^T U^T
+        return real_m @ rotations.transpose(-1, -2)[:, None] @ mosaic.transpose(-1, -2)[None]
+
+    orientations = orient(spindle)
+
+    sources = _build_sources(config, geometry, value, params, wavelength, quirks)
+    if sources.count == 0:
+        raise InputError(
+            "the divergence grid keeps no source (the elliptical cut removes every point); nanoBragg would"
+            " divide by zero. Give -square_div, or other -hdiv*/-vdiv* values"
+        )
     # The automatic oversampling sees the wavelength the physics uses (a parameter, if one is given).
     rule_wavelength_A = float(wavelength_A.detach()) if "wavelength" in params else bm.wavelength_A
     oversample = _resolve_oversample(
@@ -199,7 +241,16 @@ def build_setup(
         geometry.grid.pixel_size,
     )
     fluence = value("fluence", beam_mod.resolve_fluence(bm))
-    structure = _build_structure(config, value, cells)
+    structure = _build_structure(config, value, quirks)
+    sensor = resolve_sensor(det)
+    background = beam_mod.water_background(fluence, bm.water_um)
+    if not quirks.water_background_per_step:
+        # Corrected: I_bg photons per steradian once per pixel, through the same per-sub-pixel factors
+        # as the crystal; as a term of every (layer, sub-pixel, source) evaluation, before the r_e^2 *
+        # fluence / steps scaling that the evaluations receive (steps counts phi x domains too).
+        phisteps, domains = orientations.shape[:2]
+        background = background * (phisteps * domains) / (beam_mod.R_E_SQUARED * fluence)
+    per_subpixel = not quirks.first_subpixel_factors
 
     return Setup(
         config=config,
@@ -211,38 +262,56 @@ def build_setup(
         phi=phi,
         mosaic_spread_deg=spread_deg,
         geometry=geometry,
-        sensor=resolve_sensor(det),
+        sensor=sensor,
         oversample=oversample,
         roi=resolve_roi(det, geometry.grid),
         sources=sources,
         kahn=value("polarization", bm.polarization),
         fluence=fluence,
-        background=beam_mod.water_background(fluence, bm.water_um),
+        background=background,
         dmin=bm.dmin_A * 1e-10,
         structure=structure,
         wavelength=wavelength,
+        quirks=quirks,
+        first_pixel_orientations=orient(first_spindle) if first_spindle is not None else None,
+        omega_per_subpixel=det.oversample_omega or per_subpixel,
+        polar_per_subpixel=det.oversample_polar or per_subpixel,
+        capture_per_subpixel=det.oversample_thick or per_subpixel,
+        running_product=quirks.oversample_running_product
+        and (det.oversample_omega or det.oversample_polar or (det.oversample_thick and sensor.thickness > 0.0)),
+        background_per_evaluation=not quirks.water_background_per_step,
+        mask=_read_mask(config, geometry, device),
+        random_misset_deg=random_misset_deg,
     )
 
 
-def _build_lattice(config: SimulationConfig, value, params, wavelength_A: torch.Tensor) -> Lattice:
+def _build_lattice(config: SimulationConfig, value, params, wavelength_A: torch.Tensor):
+    """The lattice after misset; the random misset angles (deg) when -misset random drew them; and the
+    cell (A, deg) and misset (rad, as nanoBragg converts them) that went in, as plain numbers."""
     xtal = config.crystal
     misset_deg = xtal.misset_deg or (0.0, 0.0, 0.0)
+    drawn = None
+    names = ("misset_x", "misset_y", "misset_z")
     if xtal.misset_random:
         from .rng import random_misset_angles
 
         seed = xtal.misset_seed if xtal.misset_seed is not None else _time_seed()
-        misset_deg = tuple(math.degrees(a) for a in random_misset_angles(seed))
-    misset = torch.deg2rad(
-        torch.stack(
-            [value("misset_x", misset_deg[0]), value("misset_y", misset_deg[1]), value("misset_z", misset_deg[2])]
-        )
-    )
+        radians = random_misset_angles(seed)
+        misset_deg = drawn = tuple(math.degrees(a) for a in radians)
+        misset_rad = tuple(radians)
+    else:
+        misset_rad = tuple(float(value(name, deg).detach()) / RTD for name, deg in zip(names, misset_deg))
+    misset = torch.deg2rad(torch.stack([value(name, deg) for name, deg in zip(names, misset_deg)]))
+    oriented = None
     if xtal.mosflm_matrix is not None:
-        cell_params = sorted(name for name in params if name.startswith("cell_"))
-        if cell_params:
-            raise InputError(f"{', '.join(cell_params)} cannot be set for a crystal given as a MOSFLM matrix")
-        matrix = torch.tensor(xtal.mosflm_matrix, dtype=misset.dtype, device=misset.device)
-        return lattice_from_mosflm(matrix, wavelength_A, misset)
+        oriented = torch.tensor(xtal.mosflm_matrix, dtype=misset.dtype, device=misset.device)
+        if xtal.cell is None:
+            cell_params = sorted(name for name in params if name.startswith("cell_"))
+            if cell_params:
+                raise InputError(f"{', '.join(cell_params)} cannot be set for a crystal given as a MOSFLM matrix")
+            return lattice_from_mosflm(oriented, wavelength_A, misset), drawn, None, misset_rad
+        # -mat with -cell: nanoBragg orients the cell by the matrix and keeps the cell's lengths and volume.
+        oriented = oriented.T / wavelength_A
     if xtal.cell is None:
         raise InputError("no crystal: give a unit cell (-cell) or an orientation matrix (-mat)")
     a, b, c, alpha, beta, gamma = xtal.cell
@@ -251,10 +320,9 @@ def _build_lattice(config: SimulationConfig, value, params, wavelength_A: torch.
     c = c if c > 0 else a
     alpha, beta, gamma = (ang if ang > 0 else 90.0 for ang in (alpha, beta, gamma))
     lengths = torch.stack([value("cell_a", a), value("cell_b", b), value("cell_c", c)])
-    angles = torch.deg2rad(
-        torch.stack([value("cell_alpha", alpha), value("cell_beta", beta), value("cell_gamma", gamma)])
-    )
-    return lattice_from_cell(lengths, angles, misset)
+    degrees = torch.stack([value("cell_alpha", alpha), value("cell_beta", beta), value("cell_gamma", gamma)])
+    lattice = lattice_from_cell(lengths, torch.deg2rad(degrees), misset, reciprocal=oriented)
+    return lattice, drawn, torch.cat([lengths, degrees]).detach().tolist(), misset_rad
 
 
 def _time_seed() -> int:
@@ -273,12 +341,52 @@ def _clipped_crystal_size(config: SimulationConfig) -> tuple[float | None, ...]:
     return tuple(sizes)
 
 
-def _build_sources(config: SimulationConfig, geometry: DetectorGeometry, value, params, wavelength):
+def _read_mask(config: SimulationConfig, geometry: DetectorGeometry, device) -> torch.Tensor | None:
+    """-mask: the pixels to simulate (non-zero in the SMV mask), on the detector's pixel grid.
+
+    Like nanoBragg, the mask's pixels are read in order onto the detector's grid, so a mask for
+    another detector shape is reinterpreted; a mask with fewer pixels than the detector is refused
+    (nanoBragg would read past its end).
+    """
+    path = config.detector.mask_path
+    if path is None:
+        return None
+    from .io.smv import read_smv
+
+    _, pixels = read_smv(path)
+    shape = (geometry.grid.spixels, geometry.grid.fpixels)
+    if pixels.size < shape[0] * shape[1]:
+        raise InputError(
+            f"-mask: {path} has {pixels.shape[1]}x{pixels.shape[0]} pixels, fewer than the detector's"
+            f" {shape[1]}x{shape[0]}"
+        )
+    return torch.as_tensor(pixels.reshape(-1)[: shape[0] * shape[1]].reshape(shape) != 0, device=device)
+
+
+def _build_sources(
+    config: SimulationConfig, geometry: DetectorGeometry, value, params, wavelength, quirks: Quirks
+) -> beam_mod.Sources:
     bm = config.beam
     if bm.sourcefile is not None:
         from .io.sources import read_sourcefile
 
-        return beam_mod.file_sources(read_sourcefile(bm.sourcefile), geometry.beam, wavelength)
+        table = read_sourcefile(bm.sourcefile)
+        sources = beam_mod.file_sources(table, geometry.beam, wavelength)
+        if not quirks.source_weights_ignored:
+            intensities = torch.as_tensor(table[:, 3], dtype=wavelength.dtype, device=wavelength.device)
+            sources.weight = source_weights(torch.nan_to_num(intensities, nan=1.0))  # missing: 1, as in C
+        return sources
+
+    hdiv, vdiv, disp = resolved_beam_sampling(config)
+    hdiv = _rescale(hdiv, "hdivrange", 1e-3, params, value)
+    vdiv = _rescale(vdiv, "vdivrange", 1e-3, params, value)
+    disp = _rescale(disp, "dispersion", 1e-2, params, value)
+    return beam_mod.generated_sources(bm, geometry.beam, geometry.polar, wavelength, hdiv, vdiv, disp)
+
+
+def resolved_beam_sampling(config: SimulationConfig) -> tuple[beam_mod.Sampling, beam_mod.Sampling, beam_mod.Sampling]:
+    """Horizontal and vertical divergence (radians) and dispersion (fraction) after nanoBragg's rules."""
+    bm = config.beam
 
     def mrad(x: float | None) -> float | None:
         return x / 1000.0 if x is not None else None
@@ -286,13 +394,11 @@ def _build_sources(config: SimulationConfig, geometry: DetectorGeometry, value, 
     def pct(x: float | None) -> float | None:
         return x / 100.0 if x is not None else None
 
-    hdiv = beam_mod.resolve_sampling(mrad(bm.hdivrange_mrad), mrad(bm.hdivstep_mrad), bm.hdivsteps)
-    vdiv = beam_mod.resolve_sampling(mrad(bm.vdivrange_mrad), mrad(bm.vdivstep_mrad), bm.vdivsteps)
-    disp = beam_mod.resolve_sampling(pct(bm.dispersion_pct), pct(bm.dispstep_pct), bm.dispsteps)
-    hdiv = _rescale(hdiv, "hdivrange", 1e-3, params, value)
-    vdiv = _rescale(vdiv, "vdivrange", 1e-3, params, value)
-    disp = _rescale(disp, "dispersion", 1e-2, params, value)
-    return beam_mod.generated_sources(bm, geometry.beam, geometry.polar, wavelength, hdiv, vdiv, disp)
+    return (
+        beam_mod.resolve_sampling(mrad(bm.hdivrange_mrad), mrad(bm.hdivstep_mrad), bm.hdivsteps),
+        beam_mod.resolve_sampling(mrad(bm.vdivrange_mrad), mrad(bm.vdivstep_mrad), bm.vdivsteps),
+        beam_mod.resolve_sampling(pct(bm.dispersion_pct), pct(bm.dispstep_pct), bm.dispsteps),
+    )
 
 
 def _rescale(sampling: beam_mod.Sampling, name: str, unit: float, params, value) -> beam_mod.Sampling:
@@ -326,7 +432,7 @@ def _resolve_oversample(
     return max(1, math.ceil(3.0 * xtalsize_max / reciprocal_pixel))
 
 
-def _build_structure(config: SimulationConfig, value, cells) -> StructureFactors:
+def _build_structure(config: SimulationConfig, value, quirks: Quirks) -> StructureFactors:
     sf_cfg = config.structure
     default_F = value("default_F", sf_cfg.default_F)
     table = None
@@ -338,10 +444,13 @@ def _build_structure(config: SimulationConfig, value, cells) -> StructureFactors
         return StructureFactors(default_F=default_F)
     interpolate = sf_cfg.interpolate
     if interpolate is None:
-        interpolate = min(cells) <= 2
+        # nanoBragg decides on the typed -N/-Na/-Nb/-Nc counts, before -xtalsize sets the sizes.
+        interpolate = min(config.crystal.N) <= 2
     return StructureFactors(
         default_F=default_F,
         table=torch.as_tensor(table.F, dtype=default_F.dtype, device=default_F.device),
         lower=(table.h_min, table.k_min, table.l_min),
         interpolate=bool(interpolate),
+        count=table.count,
+        sticky=quirks.sticky_interpolation,
     )

@@ -8,11 +8,13 @@ is a tensor dimension; there are no Python loops over them.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
 from .beam import R_E_SQUARED, polarization_factor
+from .compat import running_product
 from .config import SimulationConfig
 from .detector import capture_fraction, pixel_positions, solid_angle
 from .physics import lattice_factor
@@ -64,15 +66,26 @@ def render(setup: Setup, *, chunk_evaluations: int | None = None, compile: bool 
     phisteps, domains = setup.orientations.shape[:2]
     per_pixel = setup.sensor.steps * setup.oversample**2 * setup.sources.count * phisteps * domains
     chunk = max(1, (chunk_evaluations or DEFAULT_CHUNK_EVALUATIONS) // per_pixel)
-    count = height * width
+    # The pixels nanoBragg evaluates, in its order: the region of interest less the masked pixels.
+    pixels = torch.arange(height * width, device=setup.device)
+    if setup.mask is not None:
+        pixels = pixels[setup.mask[row0 : row1 + 1, col0 : col1 + 1].reshape(-1)]
+    count = pixels.numel()
+    segments = [(setup, pixels)]
+    if setup.first_pixel_orientations is not None and count:
+        # nanoBragg's stale phi-0 orientation: only the first pixel evaluated sees its own (compat.py).
+        first = replace(setup, orientations=setup.first_pixel_orientations, first_pixel_orientations=None)
+        segments = [(first, pixels[:1]), (setup, pixels[1:])]
     switch = InterpolationSwitch(on=setup.structure.interpolate)
     pieces = []
-    for start in range(0, count, chunk):
-        index = torch.arange(start, min(start + chunk, count), device=setup.device)
-        slow, fast = row0 + index // width, col0 + index % width
-        pieces.append(_render_chunk(setup, slow, fast, switch, count > chunk, use_compile))
-    block = torch.cat(pieces).view(height, width)
-    return torch.nn.functional.pad(block, (col0, fpixels - 1 - col1, row0, spixels - 1 - row1))
+    for segment_setup, segment in segments:
+        for start in range(0, segment.numel(), chunk):
+            index = segment[start : start + chunk]
+            slow, fast = row0 + index // width, col0 + index % width
+            pieces.append(_render_chunk(segment_setup, slow, fast, switch, count > chunk, use_compile))
+    values = torch.cat(pieces) if pieces else torch.zeros(0, dtype=setup.dtype, device=setup.device)
+    block = torch.zeros(height * width, dtype=values.dtype, device=values.device).index_copy(0, pixels, values)
+    return torch.nn.functional.pad(block.view(height, width), (col0, fpixels - 1 - col1, row0, spixels - 1 - row1))
 
 
 def _render_chunk(
@@ -118,14 +131,14 @@ def _pixel_values(
     weight: torch.Tensor | None = None  # per (P,T,Q[,S]) factors folded into each contribution
     pixel_factor = torch.ones(P, dtype=dtype, device=device)
     omega = solid_angle(geom, airpath, cfg.point_pixel)
-    if cfg.oversample_omega:
+    if setup.omega_per_subpixel:
         weight = omega
     else:
         pixel_factor = pixel_factor * omega[:, 0, 0]
     if sensor.thickness > 0.0:
         layers = torch.arange(sensor.steps, dtype=dtype, device=device)[None, :, None]
         captured = capture_fraction((diffracted * geom.odet).sum(-1), layers, sensor)
-        if cfg.oversample_thick:
+        if setup.capture_per_subpixel:
             weight = captured if weight is None else weight * captured
         else:
             # nanoBragg scales the sum over all layers by the last layer's capture fraction.
@@ -140,7 +153,7 @@ def _pixel_values(
 
     if not setup.config.beam.nopolar:
         polar = polarization_factor(setup.kahn, sources.incident, diffracted[:, :, :, None, :], geom.polar)
-        if cfg.oversample_polar:
+        if setup.polar_per_subpixel:
             weight = polar if weight is None else weight[..., None] * polar
         else:
             pixel_factor = pixel_factor * _first_evaluated(polar, keep)
@@ -149,7 +162,7 @@ def _pixel_values(
     phisteps, domains = setup.orientations.shape[:2]
     by_component = setup.orientations.permute(2, 3, 0, 1).reshape(3, 3, phisteps * domains)
     flat_scattering = scattering.reshape(-1, 3)
-    if setup.structure.table is None:
+    if setup.structure.table is None and not setup.running_product:
         lattice_power = _compiled(_lattice_power) if use_compile else _lattice_power
         per_evaluation = setup.structure.default_F**2 * lattice_power(
             flat_scattering, by_component, setup.N, setup.lattice.reciprocal, setup.shape, setup.fudge
@@ -158,16 +171,50 @@ def _pixel_values(
         hkl = torch.matmul(flat_scattering, by_component)
         f_latt = lattice_factor(setup.shape, hkl, setup.N, setup.lattice.reciprocal, setup.fudge)
         kept = keep.reshape(-1, 1) if keep is not None else None
-        f_cell, interp_on = _table_structure_factors(setup, hkl, f_latt, kept, interp_on)
-        per_evaluation = ((f_cell * f_latt) ** 2).sum(-1)
+        f_cell = setup.structure.default_F
+        if setup.structure.table is not None:
+            f_cell, interp_on = _table_structure_factors(setup, hkl, f_latt, kept, interp_on)
+        per_orientation = (f_cell * f_latt) ** 2  # (evaluations, phi x domains)
+        if setup.running_product:
+            total = _running_sum(setup, per_orientation, f_latt, kept, weight, P)
+            return R_E_SQUARED * setup.fluence / setup.steps * total * pixel_factor, interp_on
+        per_evaluation = per_orientation.sum(-1)
     per_evaluation = per_evaluation.view(scattering.shape[:-1])  # (P,T,Q,S)
     if keep is not None:
         per_evaluation = torch.where(keep, per_evaluation, 0.0)
+    background = setup.background
+    if setup.background_per_evaluation:
+        per_evaluation, background = per_evaluation + setup.background, 0.0
+    if sources.weight is not None:
+        per_evaluation = per_evaluation * sources.weight
     if weight is not None:
         per_evaluation = per_evaluation * (weight if weight.dim() == per_evaluation.dim() else weight[..., None])
     total = per_evaluation.reshape(P, -1).sum(-1)
     scale = R_E_SQUARED * setup.fluence / setup.steps
-    return scale * (setup.background + total) * pixel_factor, interp_on
+    return scale * (background + total) * pixel_factor, interp_on
+
+
+def _running_sum(
+    setup: Setup,
+    per_orientation: torch.Tensor,
+    f_latt: torch.Tensor,
+    kept: torch.Tensor | None,
+    weight: torch.Tensor,
+    pixels: int,
+) -> torch.Tensor:
+    """nanoBragg's pixel sum when -oversample_* multiplies its running total (compat.running_product)."""
+    reached = f_latt != 0  # C skips zero lattice factors (unless there is water) before adding or multiplying
+    if setup.config.beam.water_um != 0.0:
+        reached = torch.ones_like(reached)
+    if kept is not None:
+        reached = reached & kept
+    layers, subpixels, sources = setup.sensor.steps, setup.oversample**2, setup.sources.count
+    factors = weight if weight.dim() == 4 else weight[..., None]  # (P,T,Q[,S]) -> (P,T,Q,S)
+    factors = factors[..., None].expand(pixels, layers, subpixels, sources, per_orientation.shape[1])
+    start = setup.background * torch.ones(pixels, dtype=per_orientation.dtype, device=per_orientation.device)
+    return running_product(
+        per_orientation.reshape(pixels, -1), factors.reshape(pixels, -1), reached.reshape(pixels, -1), start
+    )
 
 
 def _lattice_power(
@@ -224,6 +271,8 @@ def _table_structure_factors(
         reached = reached & keep
     safe = interpolation_safe(sf, hkl)
     unsafe = (~safe & reached).reshape(-1)
+    if not sf.sticky:  # corrected: every evaluation whose stencil fits is interpolated
+        unsafe = torch.zeros_like(unsafe)
     cutoff = int(unsafe.nonzero()[0, 0]) if bool(unsafe.any()) else unsafe.numel()
     before = torch.arange(unsafe.numel(), device=hkl.device).view_as(safe) < cutoff
     use_tricubic = before & safe

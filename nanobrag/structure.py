@@ -22,6 +22,8 @@ class StructureFactors:
     table: torch.Tensor | None = None  # (h_range, k_range, l_range)
     lower: tuple[int, int, int] = (0, 0, 0)
     interpolate: bool = False
+    count: int = 0  # nanoBragg's "hkls": reflections read (the grid size for an Fdump.bin cache)
+    sticky: bool = True  # nanoBragg: the first unsafe stencil turns interpolation off for the rest of the run
 
     @property
     def upper(self) -> tuple[int, int, int]:

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import InputError
+from .ctext import c_atof
 from .files import read_input_bytes, write_bytes_atomic
 from .images import Roi, roi_slices
 
@@ -161,6 +162,39 @@ def read_smv(path: str | os.PathLike[str]) -> tuple[dict[str, str], np.ndarray]:
     return header, pixels.reshape(slow, fast).astype(dtype.newbyteorder("="))
 
 
+def read_smv_header_text(path: str | os.PathLike[str]) -> str:
+    """The header text of an SMV file: its first HEADER_BYTES bytes (512 when the value is missing)."""
+    data = read_input_bytes(path)
+    text = data[:HEADER_BYTES].decode("ascii", errors="replace")
+    size = smv_header_value(text, "HEADER_BYTES", last_substring=False)
+    if size is not None and size > HEADER_BYTES:
+        text = data[: int(size)].decode("ascii", errors="replace")
+    return text.split("}", 1)[0]
+
+
+def smv_header_value(text: str, keyword: str, *, last_substring: bool = True) -> float | None:
+    """A number from an SMV header, found as nanoBragg's ValueOf finds it, or None when absent.
+
+    nanoBragg looks for the *last* occurrence of ``keyword`` anywhere in the header, so "DISTANCE"
+    finds CLOSE_DISTANCE's value and "ORGX" finds XDS_ORGX's; then it reads the number after the next
+    '=' with atof (0 when there is none). ``last_substring=False`` matches the key exactly instead.
+    """
+    if last_substring:
+        at = text.rfind(keyword)
+        if at < 0:
+            return None
+        rest = text[at + len(keyword) :]
+        equals = rest.find("=")
+        if equals < 0:
+            return 0.0
+        return c_atof(rest[equals + 1 :])
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip().lstrip("{").strip() == keyword:
+            return c_atof(value)
+    return None
+
+
 @dataclass(frozen=True)
 class ImageStats:
     """nanoBragg's image statistics over the ROI.
@@ -177,17 +211,23 @@ class ImageStats:
     pixels: int
 
 
-def image_stats(float_image: np.ndarray, roi: Roi | None = None) -> ImageStats:
-    """max_I, mean, rms and rmsd as nanoBragg prints them (denominators n-1, at least 1)."""
+def image_stats(float_image: np.ndarray, roi: Roi | None = None, evaluated: np.ndarray | None = None) -> ImageStats:
+    """max_I, mean, rms and rmsd as nanoBragg prints them (denominators n-1, at least 1).
+
+    ``evaluated`` marks the pixels nanoBragg simulated (a -mask skips the others): max_I, mean and
+    rms are taken over those as nanoBragg accumulates them in its pixel loop, while its rmsd loop
+    runs over the whole region of interest again, masked pixels included.
+    """
     image = np.asarray(float_image, dtype=np.float32)
     rows, cols = roi_slices(image.shape, roi)
     values = image[rows, cols].astype(np.float64)
-    n = values.size
-    mean = float(values.sum()) / max(n, 1)
-    rms = float(np.sqrt((values * values).sum() / (max(n, 2) - 1)))
-    rmsd = float(np.sqrt(((values - mean) ** 2).sum() / (max(n, 2) - 1)))
+    simulated = values if evaluated is None else values[np.asarray(evaluated)[rows, cols]]
+    n = simulated.size
+    mean = float(simulated.sum()) / max(n, 1)
+    rms = float(np.sqrt((simulated * simulated).sum() / (max(n, 2) - 1)))
+    rmsd = float(np.sqrt(((values - mean) ** 2).sum() / (max(values.size, 2) - 1)))
     max_I, max_pixel = 0.0, None
-    if n and values.max() > 0.0:
+    if n and simulated.max() > 0.0:
         slow, fast = np.unravel_index(int(np.argmax(values)), values.shape)
         max_I = float(values[slow, fast])
         max_pixel = (int(slow) + rows.start, int(fast) + cols.start)

@@ -34,9 +34,9 @@ def golden_render(shared_dir, monkeypatch):
     header = smv_header_from_log(shared_dir, CASE)
     calls = []
 
-    def fake_render(simulation, options):
+    def fake_render(simulation, options, outputs=None):
         calls.append((simulation, options))
-        return image, header, (0, 255, 0, 255)
+        return cli.Rendered(image, header, (0, 255, 0, 255))
 
     monkeypatch.setattr(cli, "render_float_image", fake_render)
     return calls
@@ -94,17 +94,18 @@ def _error(capsys) -> str:
     [
         ([], "no crystal: give -cell"),
         (["-distance", "100"], "no crystal"),
-        ([*CELL, "-bogus"], "unknown flag -bogus"),
+        ([*CELL, "-strict", "-bogus"], "-bogus: not a nanoBragg option; ignored, as nanoBragg does"),
         ([*CELL, "-distance"], "-distance: expected 1 value (MM), got 0"),
         ([*CELL, "-N", "many"], "-N: expected an integer, got 'many'"),
         ([*CELL, "-pixel", "-0.1"], "-pixel: pixel size must be positive"),
         ([*CELL, "-hkl", "missing.hkl"], "-hkl: cannot read missing.hkl: No such file or directory"),
         ([*CELL, "-mat", "missing.mat"], "-mat: cannot read matrix file missing.mat: No such file or directory"),
         ([*CELL, "-sourcefile", "missing.txt"], "-sourcefile: cannot read missing.txt: No such file or directory"),
-        ([*CELL, "-mask", "m.img"], "-mask: an SMV pixel mask is not supported by nanobrag"),
+        ([*CELL, "-mask", "m.img"], "-mask: cannot read m.img: No such file or directory"),
         ([*CELL, "-dtype", "int8"], "-dtype: expected one of float32, float64, got 'int8'"),
         ([*CELL, "-lambda", "nan"], "-lambda: expected a number, got 'nan'"),
         ([*CELL, "-distance", "0"], "automatic oversampling needs a non-zero, finite detector distance"),
+        ([*CELL, "-hdivsteps", "3", "-vdivsteps", "1"], "the divergence grid keeps no source"),
     ],
 )
 def test_input_errors_exit_2_with_one_line_and_no_files(tmp_path, monkeypatch, capsys, args, message):
@@ -117,7 +118,7 @@ def test_input_errors_exit_2_with_one_line_and_no_files(tmp_path, monkeypatch, c
 def test_error_inside_the_simulation_leaves_no_file(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
 
-    def failing_render(simulation, options):
+    def failing_render(simulation, options, outputs):
         raise InputError("bad.hkl, line 3: expected 'h k l F', got '1 2'")
 
     monkeypatch.setattr(cli, "render_float_image", failing_render)
@@ -138,7 +139,7 @@ def test_unwritable_output_leaves_no_other_file(tmp_path, monkeypatch, capsys, g
 def test_output_that_is_a_directory_leaves_no_other_file(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "out").mkdir()
-    assert cli.main([*CELL, "-detpixels", "4", "-oversample", "1", "-nonoise", "-intfile", "out"]) == 2
+    assert cli.main([*CELL, "-detpixels", "4", "-oversample", "1", "-nonoise", "-intfile", "out", "-quiet"]) == 2
     assert _error(capsys) == "cannot write out: Is a directory"
     assert _files(tmp_path) == ["out"] and not list((tmp_path / "out").iterdir())
 
@@ -172,7 +173,7 @@ def test_validation_error_inside_the_simulation_is_one_line(tmp_path, monkeypatc
     from nanobrag.config import DetectorConfig
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "render_float_image", lambda simulation, options: DetectorConfig(pixel_mm=0))
+    monkeypatch.setattr(cli, "render_float_image", lambda simulation, options, outputs: DetectorConfig(pixel_mm=0))
     assert cli.main(CELL) == 2
     assert _error(capsys) == "pixel_mm: pixel size must be positive"
 

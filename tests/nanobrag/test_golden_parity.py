@@ -1,8 +1,10 @@
-"""Parity with the nanoBragg C program on every reference case in shared/golden/cases.json.
+"""Parity with the nanoBragg C program on every reference case in shared/golden.
 
-Each case runs through the ``nanobrag`` command with the case's exact C arguments, in a temporary
-folder holding copies of its input files (the shared folder is read-only and nanoBragg writes its
-structure-factor cache beside the run).
+cases.json holds the engine's cases; cases_dropin.json command lines as people write them (substring
+spellings, ignored arguments, -img, -mask, -stol, -printout_pixel, the stale phi-0 orientation, ...),
+held to the same thresholds. Each case runs through the ``nanobrag`` command with the case's exact C
+arguments, in a temporary folder holding copies of its input files (the shared folder is read-only
+and nanoBragg writes its structure-factor cache beside the run).
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ from nanobrag.setup import build_setup
 from ..conftest import find_shared_dir
 from .c_log import read_c_log
 
-INPUT_FILES = ("dense.hkl", "sparse.hkl", "A.mat")
+INPUT_FILES = ("dense.hkl", "sparse.hkl", "A.mat", "header.img", "mask.img", "stol.txt")
+CASE_FILES = ("cases.json", "cases_dropin.json")
 
 
 def _cases() -> list:
     shared = find_shared_dir()
     if shared is None:
         return [pytest.param(None, marks=pytest.mark.skip(reason="shared/golden not found beside the repository"))]
-    cases = json.loads((shared / "golden" / "cases.json").read_text())
+    cases = [case for name in CASE_FILES for case in json.loads((shared / "golden" / name).read_text())]
     return [pytest.param(case, id=case["name"]) for case in cases]
 
 

@@ -381,7 +381,7 @@ class TestProbeCommand:
         [
             (["--param", "cell_q"], "--param: unknown parameter(s) cell_q"),
             (["--loss", "max"], "--loss"),
-            (["--", "-cell", "70", "-bogus"], "-bogus"),
+            (["--", "-cell", "70", "-default_F", "1", "-strict", "-bogus"], "-bogus: not a nanoBragg option"),
             (["--", "-cell", "70", "-default_F", "1", "-compile"], "-compile: gradient commands run the eager path"),
         ],
     )

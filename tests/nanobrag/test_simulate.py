@@ -237,18 +237,6 @@ class TestInterpolationSwitch:
         assert chunked_grad == pytest.approx(float(whole_grad), rel=1e-10)
 
 
-def test_pix0_vector_places_the_detector():
-    """-pix0_vector is honoured: the MOSFLM default origin given explicitly gives the MOSFLM image."""
-    from nanobrag.flags import parse_flags
-
-    base = "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -detpixels 32 -pixel 3.2 -oversample 1"
-    mosflm = simulate(parse_flags(base.split())[0])
-    custom = simulate(parse_flags((base + " -pix0_vector 0.1 0.0544 -0.0544").split())[0])
-    assert torch.allclose(custom, mosflm, rtol=1e-10)
-    moved = simulate(parse_flags((base + " -pix0_vector 0.1 0.0600 -0.0544").split())[0])
-    assert not torch.allclose(moved, mosflm)
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cuda_matches_cpu():
     cfg = small_config()

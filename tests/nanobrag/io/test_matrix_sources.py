@@ -46,7 +46,9 @@ def test_sourcefile_columns_delimiters_and_blank_lines(tmp_path):
     np.testing.assert_array_equal(sources[3], [1, 2, 3, 4, 5])  # columns past the fifth are ignored
 
 
-@pytest.mark.parametrize("text, message", [("1 2 three\n", r"line 1: Z is not a number"), ("\n\n", "no sources")])
+@pytest.mark.parametrize(
+    "text, message", [("1 2 three\n", r"line 1: Z is not a number"), ("\n\n", "no data in source file")]
+)
 def test_bad_sourcefiles(tmp_path, text, message):
     (tmp_path / "s.txt").write_text(text)
     with pytest.raises(InputError, match=message):
