@@ -58,9 +58,10 @@ def stale_phi_angles(start: float, step: float, steps: int) -> tuple[list[float]
     """The spindle angles (radians) nanoBragg really uses at each phi step, when ``stale_phi0`` holds.
 
     C rotates the crystal only when a step's angle is non-zero; at exactly 0 it keeps the orientation
-    left in its rotated-cell variables: the previous step's within a pixel, and at step 0 the last
-    non-zero step of the previous pixel. Only the very first pixel evaluated sees the unrotated
-    crystal there. Returns (angles for every pixel after the first, angles for the first pixel).
+    left in its rotated-cell variables: the previous step's, and at step 0 the last non-zero step of
+    the previous spindle sweep (the previous source, sub-pixel, layer or pixel). Only the run's very
+    first sweep (first pixel, layer, sub-pixel and source not cut by -dmin) sees the unrotated crystal
+    there. Returns (angles as used by every sweep after the first, angles for the first sweep).
     """
     angles = [start + step * tic for tic in range(steps)]  # the C expression phi0 + phistep*phi_tic
     nonzero = [phi for phi in angles if phi != 0.0]
@@ -75,6 +76,23 @@ def stale_phi_angles(start: float, step: float, steps: int) -> tuple[list[float]
         return used
 
     return as_evaluated(carried_over), as_evaluated(0.0)
+
+
+@dataclass
+class StaleStart:
+    """The stale phi-0 quirk's run-wide state: the run's first evaluation that reaches the spindle
+    loop (first pixel, layer, sub-pixel and source not cut by -dmin) sees the unrotated crystal, and
+    it is still to come while ``pending``. The renderer carries it in nanoBragg's pixel order."""
+
+    pending: bool
+
+
+def first_reached_row(kept: torch.Tensor | None, rows: int) -> int | None:
+    """Index of the first (pixel, layer, sub-pixel, source) evaluation that is not cut by -dmin."""
+    if kept is None:
+        return 0 if rows else None
+    flat = kept.reshape(-1).nonzero()
+    return int(flat[0, 0]) if flat.numel() else None
 
 
 def running_product(
@@ -102,4 +120,4 @@ def source_weights(intensities: torch.Tensor) -> torch.Tensor:
     return intensities / mean
 
 
-__all__ = ["RTD", "Quirks", "running_product", "source_weights", "stale_phi_angles"]
+__all__ = ["RTD", "Quirks", "StaleStart", "first_reached_row", "running_product", "source_weights", "stale_phi_angles"]

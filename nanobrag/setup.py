@@ -91,7 +91,7 @@ class Setup:
     wavelength: torch.Tensor  # central wavelength, metres
     # nanoBragg's quirks, resolved (nanobrag.compat): what the renderer does differently with -corrected
     quirks: Quirks = field(default_factory=Quirks)
-    first_pixel_orientations: torch.Tensor | None = None  # stale phi 0: the first pixel's orientations
+    first_evaluation_orientations: torch.Tensor | None = None  # stale phi 0: the run's first evaluation's
     omega_per_subpixel: bool = False  # else the first sub-pixel's solid angle serves the whole pixel
     polar_per_subpixel: bool = False  # else the first evaluated polarization factor
     capture_per_subpixel: bool = False  # else the last layer's capture fraction, first sub-pixel
@@ -273,7 +273,7 @@ def build_setup(
         structure=structure,
         wavelength=wavelength,
         quirks=quirks,
-        first_pixel_orientations=orient(first_spindle) if first_spindle is not None else None,
+        first_evaluation_orientations=orient(first_spindle) if first_spindle is not None else None,
         omega_per_subpixel=det.oversample_omega or per_subpixel,
         polar_per_subpixel=det.oversample_polar or per_subpixel,
         capture_per_subpixel=det.oversample_thick or per_subpixel,

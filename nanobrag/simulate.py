@@ -8,13 +8,12 @@ is a tensor dimension; there are no Python loops over them.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
 from .beam import R_E_SQUARED, polarization_factor
-from .compat import running_product
+from .compat import StaleStart, first_reached_row, running_product
 from .config import SimulationConfig
 from .detector import capture_fraction, pixel_positions, solid_angle
 from .physics import lattice_factor
@@ -71,18 +70,13 @@ def render(setup: Setup, *, chunk_evaluations: int | None = None, compile: bool 
     if setup.mask is not None:
         pixels = pixels[setup.mask[row0 : row1 + 1, col0 : col1 + 1].reshape(-1)]
     count = pixels.numel()
-    segments = [(setup, pixels)]
-    if setup.first_pixel_orientations is not None and count:
-        # nanoBragg's stale phi-0 orientation: only the first pixel evaluated sees its own (compat.py).
-        first = replace(setup, orientations=setup.first_pixel_orientations, first_pixel_orientations=None)
-        segments = [(first, pixels[:1]), (setup, pixels[1:])]
     switch = InterpolationSwitch(on=setup.structure.interpolate)
+    stale = StaleStart(pending=setup.first_evaluation_orientations is not None)
     pieces = []
-    for segment_setup, segment in segments:
-        for start in range(0, segment.numel(), chunk):
-            index = segment[start : start + chunk]
-            slow, fast = row0 + index // width, col0 + index % width
-            pieces.append(_render_chunk(segment_setup, slow, fast, switch, count > chunk, use_compile))
+    for start in range(0, count, chunk):
+        index = pixels[start : start + chunk]
+        slow, fast = row0 + index // width, col0 + index % width
+        pieces.append(_render_chunk(setup, slow, fast, switch, stale, count > chunk, use_compile))
     values = torch.cat(pieces) if pieces else torch.zeros(0, dtype=setup.dtype, device=setup.device)
     block = torch.zeros(height * width, dtype=values.dtype, device=values.device).index_copy(0, pixels, values)
     return torch.nn.functional.pad(block.view(height, width), (col0, fpixels - 1 - col1, row0, spixels - 1 - row1))
@@ -93,31 +87,35 @@ def _render_chunk(
     slow: torch.Tensor,
     fast: torch.Tensor,
     switch: InterpolationSwitch,
+    stale: StaleStart,
     several: bool,
     use_compile: bool,
 ) -> torch.Tensor:
     if not (several and torch.is_grad_enabled()):
-        values, switch.on = _pixel_values(setup, slow, fast, switch.on, use_compile)
+        values, switch.on, stale.pending = _pixel_values(setup, slow, fast, switch.on, stale.pending, use_compile)
         return values
     # Recompute each chunk during backward instead of keeping every chunk's intermediates alive.
-    # The recomputation runs after every chunk, so it must see the switch as this chunk saw it,
-    # not the run's final state.
+    # The recomputation runs after every chunk, so it must see the run-wide state as this chunk saw
+    # it, not the run's final state.
     state = {}
-    on_at_start = switch.on
+    on_at_start, pending_at_start = switch.on, stale.pending
 
     def run(slow_: torch.Tensor, fast_: torch.Tensor) -> torch.Tensor:
-        values, state["on"] = _pixel_values(setup, slow_, fast_, on_at_start, use_compile)
+        values, state["on"], state["pending"] = _pixel_values(
+            setup, slow_, fast_, on_at_start, pending_at_start, use_compile
+        )
         return values
 
     values = checkpoint(run, slow, fast, use_reentrant=False)
-    switch.on = state["on"]
+    switch.on, stale.pending = state["on"], state["pending"]
     return values
 
 
 def _pixel_values(
-    setup: Setup, slow: torch.Tensor, fast: torch.Tensor, interp_on: bool, use_compile: bool
-) -> tuple[torch.Tensor, bool]:
-    """Photons for a chunk of pixels, and whether interpolation is still on afterwards."""
+    setup: Setup, slow: torch.Tensor, fast: torch.Tensor, interp_on: bool, stale_pending: bool, use_compile: bool
+) -> tuple[torch.Tensor, bool, bool]:
+    """Photons for a chunk of pixels; whether interpolation is still on, and the stale phi-0 start
+    still pending, afterwards."""
     cfg = setup.config.detector
     geom, sensor = setup.geometry, setup.sensor
     dtype, device = setup.dtype, setup.device
@@ -162,13 +160,21 @@ def _pixel_values(
     phisteps, domains = setup.orientations.shape[:2]
     by_component = setup.orientations.permute(2, 3, 0, 1).reshape(3, 3, phisteps * domains)
     flat_scattering = scattering.reshape(-1, 3)
-    if setup.structure.table is None and not setup.running_product:
+    first_row = None
+    if stale_pending:  # the run's first evaluation reaching the spindle loop, if it is in this chunk
+        first_row = first_reached_row(keep, flat_scattering.shape[0])
+        stale_pending = first_row is None
+    if setup.structure.table is None and not setup.running_product and first_row is None:
         lattice_power = _compiled(_lattice_power) if use_compile else _lattice_power
         per_evaluation = setup.structure.default_F**2 * lattice_power(
             flat_scattering, by_component, setup.N, setup.lattice.reciprocal, setup.shape, setup.fudge
         )
     else:
         hkl = torch.matmul(flat_scattering, by_component)
+        if first_row is not None:
+            first = setup.first_evaluation_orientations.permute(2, 3, 0, 1).reshape(3, 3, phisteps * domains)
+            patched = torch.matmul(flat_scattering[first_row : first_row + 1], first)
+            hkl = torch.cat([hkl[:, :first_row], patched, hkl[:, first_row + 1 :]], dim=1)
         f_latt = lattice_factor(setup.shape, hkl, setup.N, setup.lattice.reciprocal, setup.fudge)
         kept = keep.reshape(-1, 1) if keep is not None else None
         f_cell = setup.structure.default_F
@@ -177,7 +183,7 @@ def _pixel_values(
         per_orientation = (f_cell * f_latt) ** 2  # (evaluations, phi x domains)
         if setup.running_product:
             total = _running_sum(setup, per_orientation, f_latt, kept, weight, P)
-            return R_E_SQUARED * setup.fluence / setup.steps * total * pixel_factor, interp_on
+            return R_E_SQUARED * setup.fluence / setup.steps * total * pixel_factor, interp_on, stale_pending
         per_evaluation = per_orientation.sum(-1)
     per_evaluation = per_evaluation.view(scattering.shape[:-1])  # (P,T,Q,S)
     if keep is not None:
@@ -191,7 +197,7 @@ def _pixel_values(
         per_evaluation = per_evaluation * (weight if weight.dim() == per_evaluation.dim() else weight[..., None])
     total = per_evaluation.reshape(P, -1).sum(-1)
     scale = R_E_SQUARED * setup.fluence / setup.steps
-    return scale * (background + total) * pixel_factor, interp_on
+    return scale * (background + total) * pixel_factor, interp_on, stale_pending
 
 
 def _running_sum(

@@ -68,17 +68,30 @@ class PixelTrace:
         ]
 
 
-def first_evaluated_pixel(setup: Setup) -> tuple[int, int] | None:
-    """(fast, slow) of the first pixel nanoBragg evaluates: the ROI's first unmasked pixel."""
+def first_reaching_pixel(setup: Setup) -> tuple[int, int] | None:
+    """(fast, slow) of the pixel holding the run's first evaluation that reaches the spindle loop:
+    the first pixel in nanoBragg's order, less masked pixels, with a source not cut by -dmin."""
     from .simulate import roi_bounds
 
     row0, row1, col0, col1 = roi_bounds(setup)
+    depths = torch.zeros(1, dtype=setup.dtype, device=setup.device)
     for slow in range(row0, row1 + 1):
-        if setup.mask is None:
-            return (col0, slow) if col1 >= col0 else None
-        columns = torch.nonzero(setup.mask[slow, col0 : col1 + 1])
-        if columns.numel():
-            return col0 + int(columns[0, 0]), slow
+        fast = torch.arange(col0, col1 + 1, device=setup.device)
+        if setup.mask is not None:
+            fast = fast[setup.mask[slow, col0 : col1 + 1]]
+        if not fast.numel():
+            continue
+        if setup.dmin <= 0.0:
+            return int(fast[0]), slow
+        pos = pixel_positions(
+            setup.geometry, torch.full_like(fast, slow), fast, setup.oversample, depths, setup.config.detector.curved
+        )
+        direction = pos / pos.norm(dim=-1, keepdim=True)
+        scattering = (direction[..., None, :] - setup.sources.incident) / setup.sources.wavelength[:, None]
+        kept = ~(2.0 * setup.dmin * 0.5 * scattering.norm(dim=-1) > 1.0)
+        reached = kept.reshape(fast.numel(), -1).any(dim=1).nonzero()
+        if reached.numel():
+            return int(fast[reached[0, 0]]), slow
     return None
 
 
@@ -110,11 +123,15 @@ def trace_pixel(setup: Setup, fast: int, slow: int, pixel: float) -> PixelTrace:
     else:
         polar = polarization_factor(setup.kahn, sources.incident, diffracted[:, :, None, :], geom.polar)
 
-    orientations = setup.orientations
-    if setup.first_pixel_orientations is not None and first_evaluated_pixel(setup) == (fast, slow):
-        orientations = setup.first_pixel_orientations
-    rows = orientations.reshape(-1, 3, 3)  # (K, 3 rows a b c, 3 xyz)
+    rows = setup.orientations.reshape(-1, 3, 3)  # (K, 3 rows a b c, 3 xyz)
     hkl = torch.einsum("tqsx,kcx->ctqsk", scattering, rows)  # component-first (3,T,Q,S,K)
+    if setup.first_evaluation_orientations is not None and first_reaching_pixel(setup) == (fast, slow):
+        # the stale phi-0 quirk: the run's first sweep sees the unrotated crystal (compat.py)
+        first = int(keep.reshape(-1).nonzero()[0, 0])
+        first_rows = setup.first_evaluation_orientations.reshape(-1, 3, 3)
+        flat = hkl.reshape(3, -1, rows.shape[0]).clone()
+        flat[:, first] = torch.einsum("x,kcx->ck", scattering.reshape(-1, 3)[first], first_rows)
+        hkl = flat.view_as(hkl)
     f_latt = lattice_factor(setup.shape, hkl, setup.N, setup.lattice.reciprocal, setup.fudge)
     f_cell = _structure_factors(setup, hkl)
     contributions = (f_cell * f_latt) ** 2

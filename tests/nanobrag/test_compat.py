@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from nanobrag import build_setup, simulate
+from nanobrag import build_setup, render, simulate
 from nanobrag.beam import R_E_SQUARED, water_background
 from nanobrag.compat import Quirks, running_product, stale_phi_angles
 from nanobrag.detector import pixel_positions, solid_angle
@@ -74,6 +74,19 @@ def test_stale_phi0_orientation_both_sides():
     torch.testing.assert_close(nanobragg.flatten()[1:], as_c.flatten()[1:], rtol=1e-12, atol=0)
     assert float(nanobragg[0, 0]) == pytest.approx(float(physical[0, 0]), rel=1e-12)  # the first pixel
     assert not torch.allclose(nanobragg, corrected)
+
+
+def test_stale_phi0_first_sweep_is_one_sub_pixel():
+    """With sub-pixels, only the first sub-pixel's sweep of the first pixel sees phi = 0 (C's loop order)."""
+    command = f"{TRICLINIC} -detpixels 6 -pixel 1.5 -oversample 2 -phi 0 -osc 2 -phisteps 2"
+    setup = build_setup(config(command))
+    assert setup.first_evaluation_orientations is not None
+    rendered = render(setup)
+    without_first = render(dataclasses.replace(setup, first_evaluation_orientations=None))
+    torch.testing.assert_close(rendered.flatten()[1:], without_first.flatten()[1:], rtol=1e-12, atol=0)
+    assert float(rendered[0, 0]) != float(without_first[0, 0])
+    trace = trace_pixel(setup, 0, 0, float(rendered[0, 0]))  # trace.py patches the first sweep on its own
+    assert pixel_photons(trace, setup) == pytest.approx(float(rendered[0, 0]), rel=1e-12)
 
 
 # -- -pix0_vector --------------------------------------------------------------------------------
