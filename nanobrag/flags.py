@@ -953,6 +953,13 @@ def _finish(draft: _Draft, warnings: list[str], notes: list[str]) -> tuple[Simul
     if "hkl_path" not in structure and not structure.get("default_F") and not dump.exists():
         raise InputError(f"no structure factors: give -hkl FILE or a non-zero -default_F (no {dump} to read)")
     _header_distance(draft)
+    pix0_flag = draft.set_by.get(("detector", "pix0_vector_m"))
+    if pix0_flag is not None and draft.quirks.pix0_vector_ignored:
+        notes = [
+            *notes,
+            f"{pix0_flag}: nanoBragg selects the CUSTOM convention and then ignores the vector; so does"
+            " nanobrag (-corrected places the detector with it)",
+        ]
 
     output = draft.sections["output"]
     output.setdefault("floatfile", Path("floatimage.bin"))
