@@ -11,6 +11,10 @@ Deadline and hostile output: the task's timeout bounds the whole attempt. The co
 is left of it, then templates, artifacts and checks run in a child process that is killed at the
 deadline (they read files the command left, which may never end). Everything the attempt wrote
 is redacted (planctl.redact) before it is recorded or committed.
+
+The steps (:func:`reserve`, :func:`execute`, :func:`write_summary`, :func:`record`) are shared by
+every kind of attempt; an :class:`AttemptKind` says which tasks a kind may run and what its outcome
+does to the task's state. :func:`run_attempt` drives the steps; ``planctl run`` is the kind RunKind.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from planctl import gitmeta
 from planctl.bundle import (
@@ -79,7 +83,9 @@ class RunResult:
 
 
 @dataclass(frozen=True)
-class _Reservation:
+class Reservation:
+    """Attempt #N reserved for a task: its record (``running``) and its empty bundle exist."""
+
     plan_file: PlanFile
     phase: Phase
     task: Task
@@ -87,6 +93,43 @@ class _Reservation:
     bundle: Bundle
     changed: list[Path]
     redactor: Redactor
+
+
+@dataclass(frozen=True)
+class StateMove:
+    state: TaskState
+    why: str
+
+
+class AttemptKind(Protocol):
+    """What sets one kind of attempt apart from another; the steps themselves are shared."""
+
+    def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task) -> None:
+        """Refuse (PlanctlError) a task this kind may not run; called under the lock before reserving."""
+
+    def settle(self, attempt: Attempt, before: TaskState) -> StateMove | None:
+        """The state the task moves to once ``attempt`` has its outcome (None: it stays)."""
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """``planctl run``: a runnable, ready task (any, with ``force``); a pass closes it."""
+
+    force: bool = False
+
+    def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task) -> None:
+        require_run_spec(project, plan_file, task)
+        waiting = blockers(plan_file.plan, phase, task)
+        if waiting and not self.force:
+            listed = ", ".join(f"{t.id} {t.state.value}" for t in waiting)
+            raise PlanctlError(
+                f"{plan_file.display}: task {task.id} is not ready: waiting for {listed} (--force runs it anyway)"
+            )
+
+    def settle(self, attempt: Attempt, before: TaskState) -> StateMove | None:
+        if attempt.outcome == "passed" and before is not TaskState.DONE:
+            return StateMove(TaskState.DONE, f"attempt #{attempt.number} passed")
+        return None
 
 
 def _stdout(data: bytes) -> None:
@@ -110,18 +153,32 @@ def run_task(
     echo: Callable[[bytes], None] = _stdout,
 ) -> RunResult:
     """Run one task end to end. ``say`` gets planctl's lines, ``echo`` the command's (redacted) output."""
+    return run_attempt(project, plan_name, task_id, RunKind(force), commit=commit, say=say, echo=echo)
+
+
+def run_attempt(
+    project: Project,
+    plan_name: str,
+    task_id: str,
+    kind: AttemptKind,
+    *,
+    commit: bool,
+    say: Callable[[str], None],
+    echo: Callable[[bytes], None] = _stdout,
+) -> RunResult:
+    """One attempt of ``kind`` at a task, through every step; signals are deferred while files change."""
     repo = gitmeta.open_repo(project.root)
-    reservation: _Reservation | None = None
+    reservation: Reservation | None = None
     interrupted = None
     unexpected: Exception | None = None
     try:
         with signals_deferred():  # a signal during the reservation lands once attempt #N exists
-            reservation = _reserve(project, plan_name, task_id, force, repo)
+            reservation = reserve(project, plan_name, task_id, kind, repo)
         say(
             f"{reservation.plan_file.plan.initiative.id} {task_id}: attempt #{reservation.attempt.number}, "
             f"bundle {project.display(reservation.bundle.path)}"
         )
-        _execute(project, reservation, say, echo)
+        execute(project, reservation, say, echo)
     except Interrupted as signal_:
         if reservation is None:
             raise  # it came while waiting for the lock: nothing was reserved
@@ -142,8 +199,8 @@ def run_task(
     try:
         with signals_deferred():  # recording is never cut short; a signal meanwhile lands after it
             _seal(reservation)
-            _write_summary(project, reservation)
-            commit_id = _record(project, reservation, repo if commit else None)
+            write_summary(project, reservation)
+            commit_id = record(project, reservation, kind, repo if commit else None)
     except Interrupted as signal_:
         interrupted = interrupted or signal_
     if unexpected is not None:
@@ -158,7 +215,7 @@ def _fail(attempt: Attempt, step: str, err: PlanctlError) -> None:
     attempt.checks.append(Check(name=step, passed=False, detail=str(err)))
 
 
-def _seal(reservation: _Reservation) -> None:
+def _seal(reservation: Reservation) -> None:
     """Redact the bundle's files (the command may have written into it directly) and the attempt's
     own text, before either is recorded or committed."""
     redactor, attempt = reservation.redactor, reservation.attempt
@@ -169,7 +226,8 @@ def _seal(reservation: _Reservation) -> None:
     ]
 
 
-def _write_summary(project: Project, reservation: _Reservation) -> None:
+def write_summary(project: Project, reservation: Reservation) -> None:
+    """summary.md of the bundle, once the outcome is known; a broken template fails the attempt."""
     attempt, bundle = reservation.attempt, reservation.bundle
     try:
         summary = render_template(
@@ -187,13 +245,14 @@ def _write_summary(project: Project, reservation: _Reservation) -> None:
     atomic_write_text(bundle.file("summary.md"), summary)
 
 
-def _reserve(project: Project, plan_name: str, task_id: str, force: bool, repo: Repo | None) -> _Reservation:
+def reserve(project: Project, plan_name: str, task_id: str, kind: AttemptKind, repo: Repo | None) -> Reservation:
+    """Number the attempt, create its bundle, save its ``running`` record and the views (locked)."""
     with project_lock(project.lock_path):
         plan_files = read_all(project)
         plan_file = select_plan(project, plan_files, plan_name)
         task = plan_file.task(task_id)
         phase, _ = plan_file.plan.find_task(task_id)  # type: ignore[misc]
-        _check_runnable(project, plan_file, phase, task, force)
+        kind.admit(project, plan_file, phase, task)
         path = records_path(project, plan_file.name)
         records = load_records(path, plan_file.plan.initiative.id)
         records.reap_orphans(project.root)
@@ -222,7 +281,7 @@ def _reserve(project: Project, plan_name: str, task_id: str, force: bool, repo: 
         save_records(path, records)
         changed = write_derived(views)
     redactor = _redactor(plan_file.plan, task)
-    return _Reservation(plan_file, phase, task, attempt.model_copy(), bundle, changed, redactor)
+    return Reservation(plan_file, phase, task, attempt.model_copy(), bundle, changed, redactor)
 
 
 def _redactor(plan: Plan, task: Task) -> Redactor:
@@ -231,7 +290,8 @@ def _redactor(plan: Plan, task: Task) -> Redactor:
     return Redactor.for_environment(env, plan.redact.names, plan.redact.patterns)
 
 
-def _check_runnable(project: Project, plan_file: PlanFile, phase: Phase, task: Task, force: bool) -> None:
+def require_run_spec(project: Project, plan_file: PlanFile, task: Task) -> None:
+    """Refuse a task without a run spec, or whose working directory is missing or not allowed."""
     where = f"{plan_file.display}: task {task.id}"
     if task.run is None:
         raise PlanctlError(f"{where} has no run spec: nothing to run")
@@ -241,14 +301,10 @@ def _check_runnable(project: Project, plan_file: PlanFile, phase: Phase, task: T
         raise PlanctlError(f"{where}: {err}") from None
     if not cwd.is_dir():
         raise PlanctlError(f"{where}: working directory {task.run.cwd} does not exist")
-    waiting = blockers(plan_file.plan, phase, task)
-    if waiting and not force:
-        listed = ", ".join(f"{t.id} {t.state.value}" for t in waiting)
-        raise PlanctlError(f"{where} is not ready: waiting for {listed} (--force runs it anyway)")
 
 
-def _execute(
-    project: Project, reservation: _Reservation, say: Callable[[str], None], echo: Callable[[bytes], None]
+def execute(
+    project: Project, reservation: Reservation, say: Callable[[str], None], echo: Callable[[bytes], None]
 ) -> None:
     """Fill the bundle and judge the attempt (in place). May raise Interrupted."""
     plan, task = reservation.plan_file.plan, reservation.task
@@ -315,7 +371,7 @@ def _execute(
     attempt.finished = utc_now()
 
 
-def _note_group(project: Project, reservation: _Reservation, mark: Mark | None) -> None:
+def _note_group(project: Project, reservation: Reservation, mark: Mark | None) -> None:
     """Record the command's process group before the command may start, so that a planctl killed
     outright leaves a group the next run can find and end."""
     attempt = reservation.attempt
@@ -331,7 +387,7 @@ def _note_group(project: Project, reservation: _Reservation, mark: Mark | None) 
 
 def _after_command(
     project: Project,
-    reservation: _Reservation,
+    reservation: Reservation,
     cwd: Path,
     env: dict[str, str],
     exit_code: int | None,
@@ -392,12 +448,12 @@ def _json_input(path: Path, limit: int) -> object:
         raise PlanctlError(f"template data {path}: {why}") from None
 
 
-def _earlier_attempts(project: Project, reservation: _Reservation) -> list[Attempt]:
+def _earlier_attempts(project: Project, reservation: Reservation) -> list[Attempt]:
     records = load_records(records_path(project, reservation.plan_file.name), reservation.plan_file.plan.initiative.id)
     return [a for a in records.attempts if a.number < reservation.attempt.number and a.outcome != "running"]
 
 
-def _record(project: Project, reservation: _Reservation, repo: Repo | None) -> str | None:
+def record(project: Project, reservation: Reservation, kind: AttemptKind, repo: Repo | None) -> str | None:
     """Store the outcome, move the task's state, regenerate views and commit: one locked step."""
     attempt = reservation.attempt
     with project_lock(project.lock_path):
@@ -407,26 +463,25 @@ def _record(project: Project, reservation: _Reservation, repo: Repo | None) -> s
         records = load_records(path, plan_file.plan.initiative.id)
         _replace(records, attempt)
         before = plan_file.task(attempt.task).state
-        moves = attempt.outcome == "passed" and before is not TaskState.DONE
-        if moves:
-            why = f"attempt #{attempt.number} passed"
+        move = kind.settle(attempt, before)
+        if move is not None:
             records.transitions.append(
                 Transition(
                     task=attempt.task,
                     before=before,
-                    after=TaskState.DONE,
-                    why=why,
+                    after=move.state,
+                    why=move.why,
                     by=f"attempt #{attempt.number}",
                 )
             )
-            set_task_state(plan_file, attempt.task, TaskState.DONE, None)
+            set_task_state(plan_file, attempt.task, move.state, None)
         render_error = None
         try:
             views = derived_files(project, plan_files, {plan_file.name: records})
         except PlanctlError as err:  # a broken template must not cost the evidence: store it, then report
             views, render_error = {}, err
         save_records(path, records)  # the attempt is the evidence: it is stored before the plan moves
-        if moves:
+        if move is not None:
             save_plan(plan_file)
         if render_error is not None:
             raise render_error
