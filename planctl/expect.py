@@ -94,7 +94,7 @@ def _junit_checks(expect: Expectations, counts: dict[str, int] | str | None) -> 
     ]
 
 
-def _metric_check(threshold: MetricThreshold, facts: RunFacts) -> tuple[Check, list[float] | None]:
+def _metric_check(threshold: MetricThreshold, facts: RunFacts) -> tuple[Check, list[tuple[str, float]] | None]:
     magnitude = "|x|" if threshold.abs else "x"
     name = (
         f"{threshold.quantifier} {magnitude} {threshold.op} {threshold.value:g}"
@@ -109,9 +109,10 @@ def _metric_check(threshold: MetricThreshold, facts: RunFacts) -> tuple[Check, l
     except (ValueError, RecursionError) as err:
         why = "nested too deeply" if isinstance(err, RecursionError) else str(err)
         return Check(name=name, passed=False, detail=f"{threshold.file} is not readable JSON: {why}"), None
-    values = list(_numbers(select(document, threshold.select)))
-    if not values:
-        return Check(name=name, passed=False, detail="the selector matched no numbers"), values
+    labelled = list(_numbers(_located(document, threshold.select)))
+    if not labelled:
+        return Check(name=name, passed=False, detail="the selector matched no numbers"), labelled
+    values = [value for _, value in labelled]
     compare = _COMPARE[threshold.op]
     results = [compare(abs(v) if threshold.abs else v, threshold.value) for v in values]
     passed = all(results) if threshold.quantifier == "all" else any(results)
@@ -119,46 +120,62 @@ def _metric_check(threshold: MetricThreshold, facts: RunFacts) -> tuple[Check, l
     detail = f"{len(values)} values, {len(failing)} outside the threshold"
     if failing:
         detail += f" (e.g. {failing[0]:g})"
-    return Check(name=name, passed=passed, detail=detail), values
+    return Check(name=name, passed=passed, detail=detail), labelled
 
 
 def select(document: Any, selector: str) -> Iterator[Any]:
     """The nodes a dotted selector reaches (see the module docstring)."""
-    nodes = [document]
+    for _, node in _located(document, selector):
+        yield node
+
+
+def _located(document: Any, selector: str) -> list[tuple[str, Any]]:
+    """The nodes a selector reaches, each with its dotted path from the document's root."""
+    nodes: list[tuple[str, Any]] = [("", document)]
     for part in [p for p in re.sub(r"^\$\.?", "", selector).split(".") if p]:
         found = []
-        for node in nodes:
+        for path, node in nodes:
             if part == "*":
-                found += list(node.values()) if isinstance(node, dict) else list(node) if isinstance(node, list) else []
+                items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+                found += [(_join(path, key), item) for key, item in items]
             elif isinstance(node, dict) and part in node:
-                found.append(node[part])
+                found.append((_join(path, part), node[part]))
             elif isinstance(node, list) and re.fullmatch(r"-?\d+", part) and -len(node) <= int(part) < len(node):
-                found.append(node[int(part)])
+                found.append((_join(path, int(part) % len(node)), node[int(part)]))
         nodes = found
-    yield from nodes
+    return nodes
 
 
-def _numbers(nodes: Iterator[Any]) -> Iterator[float]:
-    """Every number under ``nodes``, in document order (iterative: JSON may nest deeply)."""
-    stack = list(nodes)[::-1]
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _numbers(located: list[tuple[str, Any]]) -> Iterator[tuple[str, float]]:
+    """Every number under the located nodes, in document order, labelled with its dotted path
+    (``results.0.gradients.cell_a``). Iterative: JSON may nest deeply."""
+    stack = located[::-1]
     while stack:
-        node = stack.pop()
+        path, node = stack.pop()
         if isinstance(node, bool):
             continue
         if isinstance(node, (int, float)):
-            yield float(node)
+            yield path, float(node)
         elif isinstance(node, dict):
-            stack.extend(reversed(list(node.values())))
+            stack.extend(reversed([(_join(path, key), item) for key, item in node.items()]))
         elif isinstance(node, list):
-            stack.extend(reversed(node))
+            stack.extend(reversed([(_join(path, index), item) for index, item in enumerate(node)]))
 
 
-def _summary(values: list[float]) -> dict[str, Any]:
+def _summary(labelled: list[tuple[str, float]]) -> dict[str, Any]:
+    """What the attempt record keeps of a metric: count and range, and up to _SHOWN_VALUES values
+    with their paths in the JSON document (``labels``), so reports can plot each one by name."""
+    values = [value for _, value in labelled]
     summary: dict[str, Any] = {"count": len(values)}
     if values:
         summary |= {"min": min(values), "max": max(values)}
     if len(values) <= _SHOWN_VALUES:
         summary["values"] = values
+        summary["labels"] = [label for label, _ in labelled]
     return summary
 
 

@@ -195,3 +195,16 @@ def test_paths_outside_the_project_fail_their_checks(tmp_path):
     )
     assert checks[1].detail.startswith("file check 'link.json' resolves to /etc/hostname, outside the project")
     assert checks[2].detail.startswith("file check '../elsewhere' resolves to")
+
+
+def test_recorded_metrics_name_each_value_by_its_path(tmp_path):
+    _, metrics = judge(metric(select="grads.*", op=">=", value=-1), facts(tmp_path))
+    assert metrics["$PLANCTL_BUNDLE/m.json:grads.*"] == {
+        "count": 3,
+        "min": -2e-3,
+        "max": 0.5,
+        "values": [0.5, -2e-3, 0.0],
+        "labels": ["grads.a", "grads.b.0", "grads.b.1"],
+    }
+    _, metrics = judge(metric(select="runs.-1", op=">=", value=0), facts(tmp_path))
+    assert metrics["$PLANCTL_BUNDLE/m.json:runs.-1"]["labels"] == ["runs.1.g"]

@@ -146,6 +146,7 @@ def test_json_metrics_templates_artifacts_and_file_checks(repo, planctl):
         "min": -3e-4,
         "max": 0.25,
         "values": [0.25, -3e-4],
+        "labels": ["control.a", "control.b"],
     }
     assert attempt.metrics["$PLANCTL_BUNDLE/gradients.json:zero"]["values"] == [0.0, 0.0]
 
