@@ -3,6 +3,10 @@ run attempts and state transitions.
 
 Only planctl writes these files, always under the project lock and atomically. They are, with the
 plans, the source of truth that ledgers are generated from.
+
+Parsing YAML in pure Python takes milliseconds per attempt, which a report over thousands of
+attempts cannot afford: records are read through planctl's parse cache (planctl.parsecache, keyed by
+the text's hash, as plans are), and saving records primes it, so the next read costs a file read.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from ruamel.yaml.error import YAMLError
 
 from planctl import process
 from planctl.errors import PlanctlError
+from planctl.parsecache import TooLarge, cached_data
 from planctl.project import Project
 from planctl.safeio import atomic_write_text
 from planctl.schema import State, StrictModel
@@ -124,6 +129,11 @@ def _runner_alive(attempt: Attempt) -> bool:
     return process.pid_alive(attempt.pid)  # a record written before planctl kept process marks
 
 
+# Values a records file may expand to once YAML aliases are followed (planctl writes none; a file
+# edited or merged by hand could hold an alias bomb). 5,000 attempts hold about 300,000.
+MAX_RECORD_VALUES = 20_000_000
+
+
 def records_path(project: Project, plan_name: str) -> Path:
     return project.attempts_dir / f"{plan_name}.yaml"
 
@@ -137,17 +147,21 @@ def _yaml() -> YAML:
 
 
 def load_records(path: Path, initiative: str) -> Records:
-    if not path.exists():
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return Records(initiative=initiative)
     try:
-        data = _yaml().load(path.read_text(encoding="utf-8"))
-        return Records.model_validate(data)
-    except (YAMLError, ValidationError) as err:
+        return Records.model_validate(cached_data(text, _yaml().load, MAX_RECORD_VALUES))
+    except (YAMLError, ValidationError, TooLarge) as err:
         first = str(err).strip().splitlines()
         raise PlanctlError(f"{path}: corrupt attempt records: {first[0] if first else err}") from None
 
 
 def save_records(path: Path, records: Records) -> bool:
+    data = records.model_dump(mode="json", exclude_none=True)
     buffer = io.StringIO()
-    _yaml().dump(records.model_dump(mode="json", exclude_none=True), buffer)
-    return atomic_write_text(path, buffer.getvalue())
+    _yaml().dump(data, buffer)
+    changed = atomic_write_text(path, buffer.getvalue())
+    cached_data(buffer.getvalue(), lambda _: data, MAX_RECORD_VALUES)  # the next read costs no parse
+    return changed
