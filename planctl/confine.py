@@ -1,7 +1,7 @@
 """Paths that a plan names stay inside the project, unless the plan lets them out by name.
 
 A run spec names paths in several places: its ``cwd``, its artifacts, the JSON files of metric
-checks, the files of file checks and the data files of templates. Each is resolved the way the run
+checks, the files of file checks, the data files of templates and its inputs. Each is resolved the way the run
 sees it (``$VARS`` expanded, relative to ``cwd``, symbolic links followed) and must land inside the
 project root but outside its ``.git`` folder, or inside one of the absolute folders the plan lists
 under ``outside_paths``. The plan's ``artifacts_root`` has no way out: bundles are committed.
@@ -120,3 +120,5 @@ def _run_paths(spec: RunSpec, root: Path) -> Iterator[tuple[Loc, str, str, Path]
     for k, artifact in enumerate(spec.render):
         for name, data in artifact.data.items():
             yield ("render", k, "data", name), "template data", data, cwd
+    for k, pattern in enumerate(spec.inputs):
+        yield ("inputs", k), "input", pattern, cwd

@@ -47,6 +47,7 @@ from planctl.capture import ARCHIVE_NAME, LOG_NAME, OutputCapture
 from planctl.confine import Confinement
 from planctl.errors import PlanctlError
 from planctl.expect import RunFacts, judge
+from planctl.freshness import MANIFEST_NAME, task_manifest
 from planctl.graph import blockers
 from planctl.process import TIMEOUT, DeadlinePassed, Interrupted, Mark, call_in_child, run_command, signals_deferred
 from planctl.project import Project
@@ -334,6 +335,10 @@ def execute(
         path = os.pathsep.join(filter(None, [tools, path]))
     env = {**os.environ, "PATH": path, **variables}
     write_json(bundle.file("env.json"), environment_snapshot(plan.guard_env, spec.env, env))
+    # The inputs as the command finds them: the evidence is about this content.
+    manifest = task_manifest(project, reservation.plan_file, task)
+    write_json(bundle.file(MANIFEST_NAME), manifest.as_json())
+    attempt.inputs_digest = manifest.digest
     exit_code = None
     if spec.command:
         atomic_write_text(bundle.file("commands.txt"), commands_text(spec.command, cwd, variables))

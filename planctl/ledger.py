@@ -12,12 +12,11 @@ Markers inside fenced code blocks are left alone, so docs can show them.
 from __future__ import annotations
 
 import functools
-import re
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from planctl.docblocks import refresh_blocks
 from planctl.errors import PlanctlError
 from planctl.graph import Counts, plan_status, ready_tasks
 from planctl.project import Project
@@ -31,8 +30,6 @@ TRACKER = "remediation_tracker.md"
 BLOCKS_TEMPLATE = "blocks.md.j2"
 # Block name -> whether it is about one plan (and so takes a PLAN argument).
 BLOCKS = {"index": False, "tracker": False, "status": True, "attempts": True, "next_actions": True}
-_BLOCK_OPEN = re.compile(r"^<!-- planctl:([\w-]+)(?:\s+(\S+))?\s*-->$")
-_BLOCK_END = "<!-- planctl:end -->"
 
 
 @dataclass(frozen=True)
@@ -161,26 +158,3 @@ def _render_block(module: object, ledger: list[Entry], name: str, argument: str 
     if entry is None:
         raise PlanctlError(f"{where}: planctl block '{name}': unknown plan '{argument}'")
     return str(macro(entry))
-
-
-def refresh_blocks(text: str, render: Callable[[str, str | None, str], str], where: str) -> str:
-    lines = text.splitlines(keepends=True)
-    out: list[str] = []
-    in_fence = False
-    i = 0
-    while i < len(lines):
-        stripped = lines[i].strip()
-        out.append(lines[i])
-        if stripped.startswith(("```", "~~~")):
-            in_fence = not in_fence
-        opened = None if in_fence else _BLOCK_OPEN.match(stripped)
-        if opened and opened[1] not in ("end", "generated"):
-            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == _BLOCK_END), None)
-            if end is None:
-                raise PlanctlError(f"{where}:{i + 1}: planctl block '{opened[1]}' has no closing {_BLOCK_END}")
-            body = render(opened[1], opened[2], f"{where}:{i + 1}")
-            out.append(body if body.endswith("\n") or not body else body + "\n")
-            out.append(lines[end])
-            i = end
-        i += 1
-    return "".join(out)

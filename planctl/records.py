@@ -89,6 +89,7 @@ class Attempt(StrictModel):
     checks: list[Check] = Field(default_factory=list)
     metrics: dict[str, Any] = Field(default_factory=dict)
     bundle: str
+    inputs_digest: str | None = Field(None, description="SHA-256 of the input manifest (inputs.json in the bundle)")
     git: dict[str, Any] | None = Field(None, description="source commit, branch, dirty state")
     host: str = Field(default_factory=socket.gethostname)
     pid: int = Field(default_factory=os.getpid)

@@ -218,6 +218,11 @@ class RunSpec(StrictModel):
     )
     expect: Expectations = Field(default_factory=Expectations)
     artifacts: list[PathText] = Field(default_factory=list, description="files or globs to keep")
+    inputs: list[PathText] = Field(
+        default_factory=list,
+        description="files or globs (relative to cwd) the evidence depends on; when they change, the done task "
+        "is stale. Default: the files the command and checks name, plus the project's source packages",
+    )
     render: list[TemplateArtifact] = Field(default_factory=list)
 
     @model_validator(mode="after")

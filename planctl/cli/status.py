@@ -6,18 +6,23 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from planctl.cli.app import AnyPlanArgument, JsonOption, app, console, print_json, selected_plans
+from planctl.cli.app import AnyPlanArgument, JsonOption, app, console, print_json, project, selected_plans
+from planctl.freshness import Freshness, Hasher, plan_freshness
 from planctl.graph import Counts, plan_status, ready_tasks
+from planctl.project import Project
+from planctl.records import load_records, records_path
 from planctl.store import PlanFile
 
 BAR_WIDTH = 20
 
 
-def summary(plan_file: PlanFile) -> dict:
+def summary(proj: Project, plan_file: PlanFile, hasher: Hasher) -> dict:
     """Machine-readable status of one plan (the --json form, also used by other commands)."""
     plan = plan_file.plan
     counts = Counts.of(task for _, task in plan.tasks())
     ready = ready_tasks(plan)
+    records = load_records(records_path(proj, plan_file.name), plan.initiative.id)
+    evidence = plan_freshness(proj, plan_file, records, hasher)
     return {
         "plan": plan_file.name,
         "file": plan_file.display,
@@ -31,6 +36,8 @@ def summary(plan_file: PlanFile) -> dict:
         "progress": round(counts.closed / counts.total, 3) if counts.total else 0.0,
         "phases": [{"id": phase.id, "title": phase.title, **vars(Counts.of(phase.tasks))} for phase in plan.phases],
         "next": [{"task": task.id, "phase": phase.id, "description": task.description} for phase, task in ready],
+        "stale": [f.as_json() for f in evidence if f.status == "stale"],
+        "unverifiable": [f.task for f in evidence if f.status == "unverifiable"],
     }
 
 
@@ -46,7 +53,8 @@ def status(
     as_json: bool = JsonOption,
 ) -> None:
     """Show each plan's phases with done/skipped/open counts, progress and the next ready task."""
-    summaries = [summary(p) for p in selected_plans(ctx, plan)]
+    proj, hasher = project(ctx), Hasher()
+    summaries = [summary(proj, p, hasher) for p in selected_plans(ctx, plan)]
     if as_json:
         print_json(summaries)
         return
@@ -71,4 +79,8 @@ def status(
         out.print(table)
         nxt = item["next"][0] if item["next"] else None
         out.print(f"Next: {nxt['task']} — {nxt['description']}" if nxt else "Next: nothing ready")
+        for i, stale in enumerate(item["stale"]):
+            out.print(f"{'Stale:' if i == 0 else '':6} {stale['task']} — {Freshness(**stale).describe()}")
+        if item["unverifiable"]:
+            out.print(f"Unverifiable (done without a run spec): {', '.join(item['unverifiable'])}")
         out.print()

@@ -41,6 +41,7 @@ def test_a_passing_pytest_run_fills_the_bundle_and_closes_the_task(repo, planctl
         "env.json",
         "exit_code.txt",
         "git.json",
+        "inputs.json",
         "junit.xml",
         "output.log",
         "summary.md",
