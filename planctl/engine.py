@@ -55,6 +55,7 @@ from planctl.publish import derived_files, write_derived
 from planctl.readback import read_bounded
 from planctl.records import (
     Attempt,
+    AttemptKindName,
     Check,
     ProcessMark,
     Records,
@@ -105,11 +106,17 @@ class StateMove:
 class AttemptKind(Protocol):
     """What sets one kind of attempt apart from another; the steps themselves are shared."""
 
-    def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task) -> None:
-        """Refuse (PlanctlError) a task this kind may not run; called under the lock before reserving."""
+    @property
+    def name(self) -> AttemptKindName:
+        """Recorded as the attempt's ``kind``."""
+
+    def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records) -> dict:
+        """Refuse (PlanctlError) a task this kind may not run, else return the fields it records on the
+        new attempt; called under the lock before reserving."""
 
     def settle(self, attempt: Attempt, before: TaskState) -> StateMove | None:
-        """The state the task moves to once ``attempt`` has its outcome (None: it stays)."""
+        """The state the task moves to once ``attempt`` has its outcome (None: it stays). It may note
+        on the attempt why (its ``reason``)."""
 
 
 @dataclass(frozen=True)
@@ -117,8 +124,9 @@ class RunKind:
     """``planctl run``: a runnable, ready task (any, with ``force``); a pass closes it."""
 
     force: bool = False
+    name: AttemptKindName = "run"
 
-    def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task) -> None:
+    def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records) -> dict:
         require_run_spec(project, plan_file, task)
         waiting = blockers(plan_file.plan, phase, task)
         if waiting and not self.force:
@@ -126,6 +134,7 @@ class RunKind:
             raise PlanctlError(
                 f"{plan_file.display}: task {task.id} is not ready: waiting for {listed} (--force runs it anyway)"
             )
+        return {}
 
     def settle(self, attempt: Attempt, before: TaskState) -> StateMove | None:
         if attempt.outcome == "passed" and before is not TaskState.DONE:
@@ -141,20 +150,6 @@ def _stdout(data: bytes) -> None:
     else:
         sys.stdout.write(data.decode(errors="replace"))
         sys.stdout.flush()
-
-
-def run_task(
-    project: Project,
-    plan_name: str,
-    task_id: str,
-    *,
-    commit: bool,
-    force: bool,
-    say: Callable[[str], None],
-    echo: Callable[[bytes], None] = _stdout,
-) -> RunResult:
-    """Run one task end to end. ``say`` gets planctl's lines, ``echo`` the command's (redacted) output."""
-    return run_attempt(project, plan_name, task_id, RunKind(force), commit=commit, say=say, echo=echo)
 
 
 def run_attempt(
@@ -176,7 +171,7 @@ def run_attempt(
         with signals_deferred():  # a signal during the reservation lands once attempt #N exists
             reservation = reserve(project, plan_name, task_id, kind, repo)
         say(
-            f"{reservation.plan_file.plan.initiative.id} {task_id}: attempt #{reservation.attempt.number}, "
+            f"{reservation.plan_file.plan.initiative.id} {task_id}: {reservation.attempt.label}, "
             f"bundle {project.display(reservation.bundle.path)}"
         )
         execute(project, reservation, say, echo)
@@ -253,15 +248,16 @@ def reserve(project: Project, plan_name: str, task_id: str, kind: AttemptKind, r
         plan_file = select_plan(project, plan_files, plan_name)
         task = plan_file.task(task_id)
         phase, _ = plan_file.plan.find_task(task_id)  # type: ignore[misc]
-        kind.admit(project, plan_file, phase, task)
         path = records_path(project, plan_file.name)
         records = load_records(path, plan_file.plan.initiative.id)
+        fields = kind.admit(project, plan_file, phase, task, records)
         records.reap_orphans(project.root)
         git = gitmeta.git_state(repo)
         bundle = create_bundle(project, plan_file.plan, phase)
         try:
             attempt = Attempt(
                 number=records.next_number(plan_file.plan.prior_attempts),
+                kind=kind.name,
                 task=task.id,
                 phase=phase.id,
                 stamp=bundle.stamp,
@@ -271,6 +267,7 @@ def reserve(project: Project, plan_name: str, task_id: str, kind: AttemptKind, r
                 bundle=project.display(bundle.path),
                 git={k: git[k] for k in ("commit", "branch", "dirty")} if git else None,
                 runner=ProcessMark.this_process(),
+                **fields,
             )
             records.attempts.append(attempt)
             # Rendered before anything is written: a template error leaves no trace.
@@ -503,12 +500,17 @@ def _replace(records: Records, attempt: Attempt) -> None:
 
 
 def _message(plan_file: PlanFile, attempt: Attempt) -> str:
+    subject = f"planctl: {plan_file.plan.initiative.id} {attempt.task} {attempt.label} {attempt.outcome}"
+    if attempt.kind != "run" and attempt.reason:
+        subject += f": {attempt.reason}"
     return gitmeta.commit_message(
-        f"planctl: {plan_file.plan.initiative.id} {attempt.task} attempt #{attempt.number} {attempt.outcome}",
+        subject,
         {
             "Plan": plan_file.display,
             "Task": attempt.task,
             "Attempt": attempt.number,
+            "Kind": None if attempt.kind == "run" else attempt.kind,
+            "Verifies": attempt.verifies,
             "Stamp": attempt.stamp,
             "Exit-Code": attempt.exit_code,
             "Source-Commit": attempt.git.get("commit") if attempt.git else None,

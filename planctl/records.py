@@ -52,6 +52,7 @@ class Check(StrictModel):
 
 
 Outcome = Literal["running", "passed", "failed", "interrupted"]
+AttemptKindName = Literal["run", "verify"]
 
 
 class ProcessMark(StrictModel):
@@ -76,11 +77,13 @@ class ProcessMark(StrictModel):
 
 class Attempt(StrictModel):
     number: int
+    kind: AttemptKindName = Field("run", description="run: planctl run; verify: a done task re-checked")
+    verifies: int | None = Field(None, description="verify: the passing attempt it re-checks")
     task: str
     phase: str
     stamp: str
     outcome: Outcome
-    reason: str | None = Field(None, description="why an attempt was interrupted")
+    reason: str | None = Field(None, description="why an attempt was interrupted, or what a failed verify did")
     started: str
     finished: str | None = None
     duration_s: float | None = None
@@ -95,6 +98,11 @@ class Attempt(StrictModel):
     pid: int = Field(default_factory=os.getpid)
     runner: ProcessMark | None = Field(None, description="the planctl process running it")
     group: ProcessMark | None = Field(None, description="leader of the command's process group (pgid = its pid)")
+
+    @property
+    def label(self) -> str:
+        """``attempt #N``, or ``verify attempt #N`` for attempts of another kind than run."""
+        return f"attempt #{self.number}" if self.kind == "run" else f"{self.kind} attempt #{self.number}"
 
 
 class Records(StrictModel):

@@ -16,6 +16,7 @@ from planctl.cli import (  # noqa: F401  (importing a command module registers i
     show,
     status,
     validate,
+    verify,
 )
 from planctl.cli.app import app
 from planctl.errors import PlanctlError

@@ -11,7 +11,7 @@ from planctl.records import load_records, records_path
 
 @app.command()
 def attempts(ctx: typer.Context, plan: str | None = AnyPlanArgument, as_json: bool = JsonOption) -> None:
-    """List attempts: number, task, stamp, outcome, exit code, checks and bundle."""
+    """List attempts: number, task (and kind, for verify attempts), stamp, outcome, exit code, checks and bundle."""
     proj = project(ctx)
     rows = [
         (plan_file.plan.initiative.id, attempt)
@@ -33,7 +33,7 @@ def attempts(ctx: typer.Context, plan: str | None = AnyPlanArgument, as_json: bo
         table.add_row(
             initiative,
             str(a.number),
-            a.task,
+            a.task if a.kind == "run" else f"{a.task} ({a.kind})",
             a.stamp,
             a.outcome + (f" ({a.reason})" if a.reason else ""),
             exit_code,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import typer
@@ -15,7 +16,7 @@ from planctl.project import Project
 from planctl.store import find_plan
 
 if TYPE_CHECKING:
-    from planctl.engine import RunResult
+    from planctl.engine import AttemptKind, RunResult
 
 
 @app.command()
@@ -34,21 +35,32 @@ def run(
     if modes != 1:
         raise PlanctlError("name the tasks to run, or pass --phase X or --all-ready (exactly one of them)")
     proj = project(ctx)
-    out = console()
     # Imported when the command runs: read-only commands (status, next, validate) start faster without it.
-    from planctl.engine import run_task
+    from planctl.engine import RunKind
 
     results: list[RunResult] = []
+    jobs = ((plan, task_id) for task_id in _queue(proj, plan, tasks, phase, results))
+    attempt_each(proj, jobs, RunKind(force), commit=not no_commit, results=results)
+    if not results:
+        console().print("nothing to run")
+    if any(r.attempt.outcome != "passed" for r in results):
+        raise typer.Exit(1)
+
+
+def attempt_each(
+    proj: Project, jobs: Iterable[tuple[str, str]], kind: AttemptKind, *, commit: bool, results: list[RunResult]
+) -> None:
+    """One attempt of ``kind`` per (plan, task) job, each outcome printed and appended to ``results``
+    (which ``jobs`` may read). A signal stops the queue: every attempt so far is recorded, and
+    planctl exits with 130/143."""
+    from planctl.engine import run_attempt
+
+    out = console()
     try:
         with interruptible():
-            for task_id in _queue(proj, plan, tasks, phase, results):
-                result = run_task(
-                    proj,
-                    plan,
-                    task_id,
-                    commit=not no_commit,
-                    force=force,
-                    say=lambda line: out.print(line, style="bold"),
+            for plan, task_id in jobs:
+                result = run_attempt(
+                    proj, plan, task_id, kind, commit=commit, say=lambda line: out.print(line, style="bold")
                 )
                 results.append(result)
                 out.print(_outcome_line(result), style="bold")
@@ -57,10 +69,6 @@ def run(
     except Interrupted as stop:  # between or after attempts: every attempt so far is recorded
         print(f"planctl: stopped by {stop}", file=sys.stderr)
         sys.exit(stop.exit_code)
-    if not results:
-        out.print("nothing to run")
-    if any(r.attempt.outcome != "passed" for r in results):
-        raise typer.Exit(1)
 
 
 def _queue(proj: Project, plan: str, tasks: list[str], phase: str | None, done: list[RunResult]):  # type: ignore[no-untyped-def]
@@ -88,7 +96,7 @@ def _queue(proj: Project, plan: str, tasks: list[str], phase: str | None, done: 
 def _outcome_line(result: RunResult) -> str:
     attempt = result.attempt
     checks = f"{sum(c.passed for c in attempt.checks)}/{len(attempt.checks)} checks passed"
-    line = f"attempt #{attempt.number} {attempt.task}: {attempt.outcome}"
+    line = f"{attempt.label} {attempt.task}: {attempt.outcome}"
     line += f" ({attempt.reason})" if attempt.reason else f" ({checks})"
     failed = [c for c in attempt.checks if not c.passed]
     line += "".join(f"\n  failed: {c.name}: {c.detail}" for c in failed)
