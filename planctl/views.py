@@ -25,7 +25,8 @@ def table_cell(text: object) -> str:
     return str(text).replace("|", r"\|").replace("\n", "<br>")
 
 
-def environment(project: Project) -> jinja2.Environment:
+def environment(project: Project, *, html: bool = False) -> jinja2.Environment:
+    """Templates of the project over planctl's defaults; ``html`` escapes what they insert."""
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(
             [
@@ -37,7 +38,7 @@ def environment(project: Project) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,
+        autoescape=html,
     )
     env.filters["cell"] = table_cell
     return env

@@ -10,6 +10,7 @@ from planctl.cli import (  # noqa: F401  (importing a command module registers i
     ledger,
     next_tasks,
     render,
+    report,
     run,
     schema_export,
     set_state,

@@ -1,0 +1,101 @@
+"""The report's output folder: files written atomically, unchanged ones left alone, and those a
+previous report wrote but this one does not removed. ``.planctl-report.json`` lists what planctl
+wrote, so a rebuild never touches anything else, and a folder holding other files is refused."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from planctl.errors import PlanctlError
+
+MANIFEST = ".planctl-report.json"
+
+
+class Site:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.written: set[str] = set()
+        self.previous = self._previous_files()
+
+    def _previous_files(self) -> set[str]:
+        if self.out.exists() and not self.out.is_dir():
+            raise PlanctlError(f"--out {self.out}: not a folder")
+        manifest = self.out / MANIFEST
+        if manifest.is_file():
+            try:
+                files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+                return {str(f) for f in files}
+            except (OSError, ValueError, KeyError, TypeError):
+                raise PlanctlError(f"{manifest}: damaged; remove the folder and build the report again") from None
+        if self.out.is_dir() and any(self.out.iterdir()):
+            raise PlanctlError(f"--out {self.out}: the folder holds other files; choose a new or empty folder")
+        return set()
+
+    def path(self, relative: str) -> Path:
+        return self.out / relative
+
+    def has(self, relative: str) -> bool:
+        """Whether a previous report wrote ``relative`` and it is still there."""
+        return relative in self.previous and self.path(relative).is_file()
+
+    def keep(self, relative: str) -> None:
+        self.written.add(relative)
+
+    def write(self, relative: str, data: str | bytes) -> None:
+        """Replace the file atomically (temporary file, rename) unless it already holds ``data``.
+        Not fsync'ed: the report is rebuilt from the records at any time."""
+        content = data.encode("utf-8") if isinstance(data, str) else data
+        target = self.path(relative)
+        self.written.add(relative)
+        with contextlib.suppress(OSError):
+            if target.stat().st_size == len(content) and target.read_bytes() == content:
+                return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def copy(self, relative: str, source: Path) -> None:
+        """A copy of ``source``, redone only when its size or modification time differ."""
+        target = self.path(relative)
+        self.written.add(relative)
+        stat = source.stat()
+        with contextlib.suppress(OSError):
+            have = target.stat()
+            if (have.st_size, have.st_mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+                return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(fd)
+        try:
+            shutil.copy2(source, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def finish(self) -> list[str]:
+        """Remove what the previous report wrote and this one did not; record what this one wrote."""
+        gone = sorted(self.previous - self.written)
+        for relative in gone:
+            with contextlib.suppress(FileNotFoundError):
+                self.path(relative).unlink()
+        for folder in sorted({self.path(r).parent for r in gone}, key=lambda p: len(p.parts), reverse=True):
+            while folder != self.out and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+        self.write(MANIFEST, json.dumps({"files": sorted(self.written - {MANIFEST})}, indent=0))
+        return gone

@@ -1,0 +1,203 @@
+"""planctl report: a static site whose every link resolves on disk, with plots, evidence and staleness."""
+
+from __future__ import annotations
+
+import html.parser
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from tests.planctl.planctl_testkit import RUN_PLAN, SMALL_PLAN, git, init_repo, write
+
+from planctl.cli import main
+from planctl.graph import ready_tasks
+from planctl.project import Project
+from planctl.records import Attempt, load_records, records_path
+from planctl.report.graph import layout
+from planctl.report.model import TaskView, metric_series
+from planctl.schema import Plan
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class Links(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.tags: set[str] = set()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.links.append(value)
+            if name == "id" and value:
+                self.ids.add(value)
+
+
+def parse(page: Path) -> Links:
+    parser = Links()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def broken_links(site: Path) -> list[str]:
+    """Links of every page that do not resolve to a file (or an anchor) inside the site."""
+    broken = []
+    for page in site.rglob("*.html"):
+        parsed = parse(page)
+        for link in parsed.links:
+            parts = urlsplit(link)
+            if parts.scheme or parts.netloc:
+                broken.append(f"{page.name}: external {link}")
+                continue
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if site.resolve() not in target.parents or not target.is_file():
+                broken.append(f"{page.relative_to(site)}: {link}")
+            elif parts.fragment and parts.fragment not in parse(target).ids:
+                broken.append(f"{page.relative_to(site)}: no #{parts.fragment} in {target.name}")
+    return broken
+
+
+@pytest.fixture(scope="module")
+def ran_once(tmp_path_factory) -> Path:
+    """RUN-001 with a pass (A1), a JSON metric twice (A3), a failure (A4) and a verify of A1."""
+    repo = init_repo(tmp_path_factory.mktemp("ran") / "repo", RUN_PLAN)
+    for args in (["run", "run", "A1"], ["run", "run", "A3"], ["run", "run", "A4"], ["run", "run", "A3"]):
+        cli(repo, *args)
+    assert cli(repo, "verify", "run", "A1") == 0
+    return repo
+
+
+def cli(root: Path, *args: str) -> int:
+    try:
+        main(["--root", str(root), *args])
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+@pytest.fixture
+def ran(ran_once, tmp_path) -> Path:
+    """A copy of the module's repository, for a test to change."""
+    return Path(shutil.copytree(ran_once, tmp_path / "repo", symlinks=True))
+
+
+def test_the_report_is_one_folder_whose_links_all_resolve(ran, planctl):
+    result = planctl("report", root=ran)
+    assert result.code == 0, result.err
+    assert result.out.strip() == ("wrote reports/site/index.html: 1 plan(s), 5 attempt(s), 4 metric plot(s) (4 drawn)")
+    site = ran / "reports" / "site"
+    assert broken_links(site) == []
+    assert "script" not in parse(site / "index.html").tags | parse(site / "run" / "index.html").tags
+
+    overview = (site / "index.html").read_text()
+    assert 'id="plan-RUN-001"' in overview and 'aria-valuenow="2"' in overview  # A1 and A3 closed
+    assert re.search(
+        r'<span class="n">3</span> ready</li>\s*<li class="waiting"><span class="n">1</span> blocked', overview
+    )
+
+    page = (site / "run" / "index.html").read_text()
+    plots = sorted((site / "run").glob("metric-*.png"))
+    assert len(plots) == 4 and all(p.read_bytes().startswith(PNG) for p in plots)
+    assert "A3 · gradients.json: control.*" in page and "A1 · junit counts" in page
+    assert page.count('<g class="task ') == 6 and 'd="M234,' in page  # six boxes, phase A -> B arrow
+    assert page.count('class="mark ') == 5 and "verify of #3" in page
+
+    # The evidence of each attempt is copied in, so the folder can be published on its own.
+    bundle = ran / load_records(records_path(Project(ran), "run"), "RUN-001").attempt(7).bundle
+    copy = site / "evidence" / "run" / "7"
+    assert (copy / "summary.md").read_bytes() == (bundle / "summary.md").read_bytes()
+    assert (copy / "output.log").read_bytes() == (bundle / "output.log").read_bytes()
+    assert 'href="../evidence/run/7/summary.md"' in page and 'href="../evidence/run/7/output.log"' in page
+    assert git(ran, "status", "--porcelain", "--", "plans", "attempts", "ledgers") == ""
+
+
+def test_stale_evidence_shows_with_the_changed_files(ran, planctl):
+    test = ran / "tests" / "test_pass.py"
+    test.write_text(test.read_text() + "# edited\n")
+    assert planctl("report", "--out", ran / "site", root=ran).code == 0
+    page = (ran / "site" / "run" / "index.html").read_text()
+    assert re.search(r'<tr id="task-A1" class="done stale">', page)
+    assert 'inputs changed since attempt #7<ul class="changed"><li><code>tests/test_pass.py</code>' in page
+    # A3 checks that tests/test_pass.py holds default_F=100: the same edit makes its evidence stale.
+    assert re.search(r'<tr id="task-A3" class="done stale">', page)
+    assert '<span class="n">2</span> stale' in (ran / "site" / "index.html").read_text()
+
+
+def test_a_rebuild_redraws_nothing_unchanged_and_removes_what_is_gone(ran, planctl, tmp_path):
+    out = tmp_path / "site"
+    assert planctl("report", "--out", out, root=ran).code == 0
+    again = planctl("report", "--out", out, root=ran)
+    assert "4 metric plot(s) (0 drawn)" in again.out
+    (out / "notes.txt").write_text("the user's own file")
+    (ran / "plans" / "run.yaml").rename(ran / "plans" / "renamed.yaml")
+    result = planctl("report", "--out", out, root=ran)
+    assert result.code == 0 and "old file(s) removed" in result.out
+    assert not (out / "run").exists() and (out / "renamed" / "index.html").is_file()
+    assert (out / "notes.txt").read_text() == "the user's own file"  # not planctl's: left alone
+    assert broken_links(out) == []
+
+    elsewhere = tmp_path / "docs"
+    write(elsewhere / "index.md", "# not a report\n")
+    refused = planctl("report", "--out", elsewhere, root=ran)
+    assert refused.code == 2
+    assert refused.err.strip() == (
+        f"planctl: error: --out {elsewhere}: the folder holds other files; choose a new or empty folder"
+    )
+
+
+def attempt(number: int, task: str, metrics: dict) -> Attempt:
+    return Attempt(
+        number=number, task=task, phase="D", stamp="s", outcome="passed", started="t", bundle="b", metrics=metrics
+    )
+
+
+def test_every_numeric_metric_becomes_named_series_over_attempts():
+    gradients = {
+        "count": 2,
+        "min": -2.0,
+        "max": 1.0,
+        "values": [1.0, -2.0],
+        "labels": ["results.0.gradients.cell_a", "results.0.gradients.cell_b"],
+    }
+    many = {"count": 500, "min": 0.5, "max": 9.0}  # more values than a record keeps: min and max
+    junit = {"tests": 2, "passed": 1, "failed": 1, "errors": 0, "skipped": 0}
+    series = metric_series(
+        [
+            attempt(9, "D2", {"junit": junit, "g.json:results.0.gradients": gradients}),
+            attempt(4, "D2", {"g.json:results.0.gradients": gradients | {"values": [3.0, 4.0]}, "big:x": many}),
+        ]
+    )
+    assert [(s.task, s.key, s.series) for s in series] == [
+        ("D2", "g.json:results.0.gradients", {"cell_a": [(4, 3.0), (9, 1.0)], "cell_b": [(4, 4.0), (9, -2.0)]}),
+        ("D2", "big:x", {"min": [(4, 0.5)], "max": [(4, 9.0)]}),
+        ("D2", "junit", {"passed": [(9, 1.0)], "failed": [(9, 1.0)]}),
+    ]
+    assert series[0].title == "D2 · g.json: results.0.gradients" and series[0].attempts == 2
+
+
+def test_the_graph_has_a_box_per_task_and_an_arrow_per_dependency():
+    from ruamel.yaml import YAML
+
+    plan = Plan.model_validate(YAML(typ="safe").load(SMALL_PLAN))
+    ready = {t.id for _, t in ready_tasks(plan)}
+    views = [TaskView(p, t, t.id in ready, [], None, []) for p, t in plan.tasks()]
+    graph = layout(plan.phases, views)
+    assert [b.label for b in graph.headers] == ["Phase A", "Phase B"]
+    assert [(b.label, b.css) for b in graph.boxes] == [
+        ("A1 [D]", "task done"),
+        ("A2 [ ]", "task open ready"),
+        ("B1 [ ]", "task open waiting"),
+        ("B2 [ ]", "task open waiting"),
+    ]
+    # B requires A (header to header); B2 depends on B1 (a bow beside phase B's column).
+    assert [e.css for e in graph.edges] == ["requires", "depends"]
+    b1, b2 = graph.boxes[2], graph.boxes[3]
+    assert graph.edges[1].path.startswith(f"M{b1.x + b1.w},{b1.mid_y} C") and graph.edges[1].path.endswith(
+        f"{b2.x + b2.w},{b2.mid_y}"
+    )
+    assert graph.width >= b2.x + b2.w and graph.height >= b2.y + b2.h
