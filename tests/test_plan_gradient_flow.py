@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.planctl.chromium import Chromium, find_chromium
+
 REPO = Path(__file__).resolve().parents[1]
 PLAN = "GRADIENT-FLOW-001"
 
@@ -52,12 +54,19 @@ def status(clone: Path) -> dict:
     return summary
 
 
-@pytest.mark.slow
-def test_all_ready_tasks_run_and_close_every_phase(clone):
+@pytest.fixture(scope="module")
+def all_ready(clone) -> int:
+    """``planctl run GRADIENT-FLOW-001 --all-ready`` in the clone, once; the commit count before it."""
     before = int(git(clone, "rev-list", "--count", "HEAD"))
     assert status(clone)["open"] == 6, "main carries the plan with phases C and D open, as in the markdown"
     result = planctl(clone, "run", PLAN, "--all-ready")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return before
+
+
+@pytest.mark.slow
+def test_all_ready_tasks_run_and_close_every_phase(clone, all_ready):
+    before = all_ready
 
     summary = status(clone)
     assert (summary["done"] + summary["skipped"], summary["open"]) == (summary["total"], 0)
@@ -85,6 +94,60 @@ def test_all_ready_tasks_run_and_close_every_phase(clone):
     assert PLAN in ledger and "#8" in ledger
     assert planctl(clone, "ledger", "--check").returncode == 0
     assert git(clone, "status", "--porcelain") == ""
+
+
+# What the browser test reads from the report's pages: a selector's box and style, and for images
+# whether they loaded.
+LOOK = """(selector => {
+  const element = document.querySelector(selector);
+  if (!element) return null;
+  element.scrollIntoView();
+  const box = element.getBoundingClientRect(), style = getComputedStyle(element);
+  return {width: box.width, height: box.height, display: style.display, visibility: style.visibility,
+          text: element.textContent.trim().slice(0, 300), loaded: element.complete === undefined || element.complete,
+          naturalWidth: element.naturalWidth === undefined ? null : element.naturalWidth,
+          value: element.getAttribute("aria-valuenow")};
+})"""
+
+
+def visible(page, selector: str) -> dict:
+    seen = page.evaluate(f"{LOOK}({json.dumps(selector)})")
+    assert seen is not None, f"{selector}: not on {page.page.url}"
+    assert seen["width"] > 0 and seen["height"] > 0, f"{selector}: {seen}"
+    assert seen["display"] != "none" and seen["visibility"] == "visible", f"{selector}: {seen}"
+    return seen
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_plan_its_progress_and_its_metric_plots_in_chromium(clone, all_ready, tmp_path):
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium): the report is not looked at")
+    site = tmp_path / "site"
+    result = planctl(clone, "report", "--out", str(site))
+    assert result.returncode == 0, result.stdout + result.stderr
+    shots = Path(os.environ.get("PLANCTL_SCREENSHOTS", tmp_path))
+    with Chromium(executable) as browser:
+        overview = browser.open((site / "index.html").as_uri())
+        card = visible(overview, "#plan-GRADIENT-FLOW-001")
+        assert card["text"].startswith("GRADIENT-FLOW-001") and "restore end-to-end gradients" in card["text"]
+        assert visible(overview, "#plan-GRADIENT-FLOW-001 .progress")["value"] == "13"  # 13 of 13 closed
+        assert visible(overview, "#plan-GRADIENT-FLOW-001 .progress .bar.done")["width"] > 0
+        assert "13/13 closed (100%)" in visible(overview, "#plan-GRADIENT-FLOW-001 .progress-text")["text"]
+        overview.screenshot(shots / "report-overview.png")
+
+        plan = browser.open((site / "gradient-flow-001" / "index.html").as_uri())
+        visible(plan, "h1#plan-GRADIENT-FLOW-001")
+        visible(plan, ".progress .bar.done")
+        visible(plan, "svg.graph")
+        plot = visible(plan, 'img.metric-plot[alt^="D2 · gradients.json: results.0.gradients"]')
+        assert plot["loaded"] and plot["naturalWidth"] == 800
+        assert "cell_a, cell_b, cell_c, cell_alpha, cell_beta, cell_gamma" in plan.evaluate(
+            "document.querySelector('img.metric-plot[alt^=\"D2 · gradients.json: results.0.gradients\"]').alt"
+        )
+        plan.screenshot(shots / "report-plan.png")
+        assert (shots / "report-plan.png").read_bytes().startswith(b"\x89PNG")
+    assert overview.page.errors == [] and plan.page.errors == []
 
 
 @pytest.mark.slow
