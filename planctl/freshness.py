@@ -67,15 +67,32 @@ class Manifest:
 
 
 class Hasher:
-    """Content hashes of files, each read once per planctl command however many tasks name it."""
+    """Content hashes of files, and the files under folders: each read once per planctl command
+    however many tasks name them."""
 
     def __init__(self) -> None:
         self._known: dict[Path, str | None] = {}
+        self._walked: dict[tuple[Path, tuple[Path, ...]], list[tuple[str, Path]]] = {}
 
     def __call__(self, path: Path) -> str | None:
         if path not in self._known:
             self._known[path] = _hash_file(path)
         return self._known[path]
+
+    def files_under(self, project: Project, folder: Path, skip: tuple[Path, ...]) -> list[tuple[str, Path]]:
+        """(name as shown, resolved path) of every file under ``folder``, hidden, compiled and
+        ``skip`` folders left out."""
+        key = (folder, skip)
+        if key not in self._walked:
+            found = []
+            for here, dirs, files in os.walk(folder):
+                dirs[:] = sorted(d for d in dirs if not _skipped(d) and (Path(here) / d).resolve() not in skip)
+                for name in sorted(files):
+                    if not _skipped(name):
+                        path = (Path(here) / name).resolve()
+                        found.append((project.display(Path(here) / name), path))
+            self._walked[key] = found
+        return self._walked[key]
 
 
 def _hash_file(path: Path) -> str | None:
@@ -143,12 +160,8 @@ def task_manifest(project: Project, plan_file: PlanFile, task: Task, hasher: Has
 
 def _add(project: Project, manifest: Manifest, path: Path, hasher: Hasher, skip: tuple[Path, ...]) -> None:
     if path.is_dir() and not path.is_symlink():
-        for folder, dirs, files in os.walk(path):
-            here = Path(folder)
-            dirs[:] = sorted(d for d in dirs if not _skipped(d) and (here / d).resolve() not in skip)
-            for name in sorted(files):
-                if not _skipped(name):
-                    manifest.files[project.display(here / name)] = hasher((here / name).resolve())
+        for name, resolved in hasher.files_under(project, path, skip):
+            manifest.files[name] = hasher(resolved)
     elif not any(folder in skip for folder in path.resolve().parents):
         manifest.files[project.display(path)] = hasher(path.resolve())
 

@@ -6,7 +6,7 @@ HTML site. One folder, no server and no JavaScript: it opens from disk or can be
     <plan>/index.html           one plan: dependency graph (SVG), phases and tasks with their evidence,
                                 attempts timeline (SVG) and table, metric plots
     <plan>/metric-<hash>.png    each numeric metric the checks recorded, over attempts (matplotlib)
-    evidence/<plan>/<N>/        copies of attempt #N's summary.md and output.log, linked from the table
+    evidence/<plan>/<N>/        attempt #N's summary.md and output.log (hard links or copies), linked from the table
     .planctl-report.json        what planctl wrote, so that a rebuild removes only its own stale files
 
 Pages are Jinja templates (``templates/report/`` in the project over planctl's defaults).
@@ -25,7 +25,7 @@ from planctl.project import Project
 from planctl.records import Attempt
 from planctl.report.graph import layout
 from planctl.report.model import Evidence, PlanReport, collect, inside
-from planctl.report.plots import draw
+from planctl.report.plots import draw, legend, plot_name
 from planctl.report.site import Site
 from planctl.report.timeline import timeline
 from planctl.store import read_all
@@ -50,21 +50,15 @@ def build_report(project: Project, out: Path) -> Built:
     site = Site(out)
     env = environment(project, html=True)
     common = {"generated": _generated(project)}
-    plots = drawn = 0
+    plots = {f"{r.name}/{plot_name(metric)}": metric for r in reports for metric in r.metrics}
+    missing = [relative for relative in plots if not site.has(relative)]
+    for relative, png in zip(missing, draw([plots[relative] for relative in missing]), strict=True):
+        site.write(relative, png)
+    for relative in plots.keys() - set(missing):
+        site.keep(relative)
     for report in reports:
         for attempt in report.entry.attempts:
-            report.evidence[attempt.number] = _copy_evidence(project, site, report.name, attempt)
-        existing = {relative.rpartition("/")[2] for relative in site.previous if site.has(relative)}
-        shown = []
-        for metric, (name, png) in zip(report.metrics, draw(report.metrics, existing), strict=True):
-            relative = f"{report.name}/{name}"
-            if png is None and site.has(relative):
-                site.keep(relative)
-            else:
-                site.write(relative, png or b"")
-                drawn += 1
-            shown.append((metric, name))
-        plots += len(shown)
+            report.evidence[attempt.number] = _evidence(project, site, report.name, attempt)
         page = _render(
             project,
             env,
@@ -74,7 +68,7 @@ def build_report(project: Project, out: Path) -> Built:
             r=report,
             graph=layout(report.plan.phases, report.tasks),
             timeline=timeline([view.task.id for view in report.tasks], report.entry.attempts),
-            plots=shown,
+            plots=[(metric, plot_name(metric), legend(metric)) for metric in report.metrics],
             **common,
         )
         site.write(f"{report.name}/index.html", page)
@@ -93,7 +87,7 @@ def build_report(project: Project, out: Path) -> Built:
         site.write("style.css", env.loader.get_source(env, "report/style.css")[0])  # type: ignore[union-attr]
     removed = site.finish()
     attempts = sum(len(r.entry.attempts) for r in reports)
-    return Built(len(reports), attempts, plots, drawn, len(removed))
+    return Built(len(reports), attempts, len(plots), len(missing), len(removed))
 
 
 def _render(project: Project, env: jinja2.Environment, name: str, **context: object) -> str:
@@ -101,15 +95,15 @@ def _render(project: Project, env: jinja2.Environment, name: str, **context: obj
         return env.get_template(name).render(**context)
 
 
-def _copy_evidence(project: Project, site: Site, plan_name: str, attempt: Attempt) -> Evidence:
-    """Copies of the bundle's summary and log inside the site (a published site has no reports/)."""
+def _evidence(project: Project, site: Site, plan_name: str, attempt: Attempt) -> Evidence:
+    """The bundle's summary and log inside the site (a published site has no reports/)."""
     bundle = inside(project, attempt.bundle)
     found: dict[str, str | None] = {}
     for name in EVIDENCE_FILES:
         source = bundle / name if bundle is not None else None
         relative = f"evidence/{plan_name}/{attempt.number}/{name}"
         if source is not None and source.is_file():
-            site.copy(relative, source)
+            site.link(relative, source)
             found[name] = relative
         else:
             found[name] = None

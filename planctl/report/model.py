@@ -41,7 +41,7 @@ class TaskView:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Where the report keeps copies of a bundle's summary and log (site-relative), if they exist."""
+    """Where the report keeps a bundle's summary and log (site-relative), if they exist."""
 
     summary: str | None
     log: str | None

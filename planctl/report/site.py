@@ -67,20 +67,25 @@ class Site:
                 os.unlink(tmp)
             raise
 
-    def copy(self, relative: str, source: Path) -> None:
-        """A copy of ``source``, redone only when its size or modification time differ."""
+    def link(self, relative: str, source: Path) -> None:
+        """``source`` at ``relative``: a hard link where the file system allows (evidence files are
+        never rewritten, and a large log costs nothing to link), else a copy; redone only when the
+        file there is not ``source`` (or a copy of the same size and time)."""
         target = self.path(relative)
         self.written.add(relative)
-        stat = source.stat()
         with contextlib.suppress(OSError):
-            have = target.stat()
-            if (have.st_size, have.st_mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            have, want = target.stat(), source.stat()
+            if (have.st_ino, have.st_dev) == (want.st_ino, want.st_dev) or (
+                (have.st_size, have.st_mtime_ns) == (want.st_size, want.st_mtime_ns)
+            ):
                 return
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        os.close(fd)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            shutil.copy2(source, tmp)
+            try:
+                os.link(source, tmp)
+            except OSError:  # another file system, or links not allowed: copy
+                shutil.copy2(source, tmp)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
