@@ -36,23 +36,25 @@ def atomic_write_text(path: Path, text: str) -> bool:
     return True
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically: a reader or a crash sees the old file or the new one."""
-    with atomic_writer(path) as handle:
+    with atomic_writer(path, durable=durable) as handle:
         handle.write(data)
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+def atomic_writer(path: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
     """A file to write ``path``'s new content into, streamed; it replaces ``path`` (keeping its
-    permissions) only when the block ends without an error."""
+    permissions) only when the block ends without an error. ``durable`` flushes the file and its
+    folder to disk first; files that are rebuilt at will (the HTML report) skip that."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         else:
@@ -62,7 +64,8 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

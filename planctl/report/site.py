@@ -8,10 +8,10 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from planctl.errors import PlanctlError
+from planctl.safeio import atomic_write_bytes
 
 MANIFEST = ".planctl-report.json"
 
@@ -47,25 +47,15 @@ class Site:
         self.written.add(relative)
 
     def write(self, relative: str, data: str | bytes) -> None:
-        """Replace the file atomically (temporary file, rename) unless it already holds ``data``.
-        Not fsync'ed: the report is rebuilt from the records at any time."""
+        """Replace the file atomically unless it already holds ``data``; not flushed to disk, since
+        the report is rebuilt from the records at any time."""
         content = data.encode("utf-8") if isinstance(data, str) else data
         target = self.path(relative)
         self.written.add(relative)
         with contextlib.suppress(OSError):
             if target.stat().st_size == len(content) and target.read_bytes() == content:
                 return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_write_bytes(target, content, durable=False)
 
     def link(self, relative: str, source: Path) -> None:
         """``source`` at ``relative``: a hard link where the file system allows (evidence files are
