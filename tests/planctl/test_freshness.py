@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.planctl.planctl_testkit import write
-
 from planctl.freshness import task_manifest
 from planctl.project import Project
 from planctl.store import read_plan
+from tests.planctl.planctl_testkit import write
 
 
 def stale_of(planctl, repo: Path) -> dict[str, dict]:

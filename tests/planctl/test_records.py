@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.planctl.planctl_testkit import git
-
 from planctl.project import Project
 from planctl.records import Attempt, Check, Records, load_records, records_path, save_records
+from tests.planctl.planctl_testkit import git
 
 
 def sample(number: int) -> Attempt:

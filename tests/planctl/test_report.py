@@ -9,7 +9,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from tests.planctl.planctl_testkit import RUN_PLAN, SMALL_PLAN, git, init_repo, write
 
 from planctl.cli import main
 from planctl.graph import ready_tasks
@@ -18,6 +17,7 @@ from planctl.records import Attempt, load_records, records_path
 from planctl.report.graph import layout
 from planctl.report.model import TaskView, metric_series
 from planctl.schema import Plan
+from tests.planctl.planctl_testkit import RUN_PLAN, SMALL_PLAN, git, init_repo, write
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.planctl.planctl_testkit import git, write
-
 from planctl.project import Project
 from planctl.records import load_records, records_path
 from planctl.store import read_plan
+from tests.planctl.planctl_testkit import git, write
 
 
 def records(repo: Path, name: str = "run", initiative: str = "RUN-001"):
