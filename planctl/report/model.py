@@ -124,7 +124,9 @@ def collect(project: Project, plan_files: list[PlanFile]) -> list[PlanReport]:
             )
             for phase, task in plan_file.plan.tasks()
         ]
-        reports.append(PlanReport(plan_file, entry, tasks, metric_series(entry.attempts)))
+        order = {view.task.id: i for i, view in enumerate(tasks)}
+        metrics = sorted(metric_series(entry.attempts), key=lambda m: order.get(m.task, len(order)))
+        reports.append(PlanReport(plan_file, entry, tasks, metrics))
     return reports
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-STYLE = 2  # bump when the drawing changes, so that plots kept from an earlier report are redrawn
+STYLE = 3  # bump when the drawing changes, so that plots kept from an earlier report are redrawn
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 WIDTH_PX, HEIGHT_PX = 800, 240
 _DPI = 100
@@ -56,9 +56,9 @@ class Plotter:
         self._figure: Figure = Figure(figsize=(WIDTH_PX / _DPI, HEIGHT_PX / _DPI), dpi=_DPI)
         FigureCanvasAgg(self._figure)
         self._axes: Axes = self._figure.add_subplot()
-        self._figure.subplots_adjust(left=0.1, right=0.985, bottom=0.11, top=0.96)
+        self._figure.subplots_adjust(left=0.11, right=0.985, bottom=0.12, top=0.96)
         self._axes.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6, min_n_ticks=1))
-        self._axes.tick_params(labelsize=8)
+        self._axes.tick_params(labelsize=10)  # legible when the page shows the plot narrower
         self._axes.grid(alpha=0.3)
         self._max_n_locator = MaxNLocator
 

@@ -186,13 +186,15 @@ class PageSession:
         self.collect()
         return result["result"].get("value")
 
-    def screenshot(self, path: Path, full_page: bool = True) -> Path:
+    def screenshot(self, path: Path, full_page: bool = True, height: float | None = None) -> Path:
+        """A PNG of the viewport, or of the whole page (its top ``height`` pixels, if given)."""
         params: dict[str, Any] = {"format": "png"}
         if full_page:
             size = self.browser._send("Page.getLayoutMetrics", session=self.session)["cssContentSize"]
+            shown = min(size["height"], height or size["height"])
             params |= {
                 "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+                "clip": {"x": 0, "y": 0, "width": size["width"], "height": shown, "scale": 1},
             }
         data = self.browser._send("Page.captureScreenshot", params, session=self.session)["data"]
         path.write_bytes(base64.b64decode(data))
