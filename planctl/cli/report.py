@@ -21,7 +21,7 @@ def report(
 ) -> None:
     """Write a static HTML report: an overview of every plan (progress, phases, ready/blocked/stale
     counts) and per plan its dependency graph, tasks and evidence, attempts timeline and metric
-    plots, with copies of each attempt's summary and log. No server, no JavaScript."""
+    plots, with each attempt's summary and log inside the site. No server, no JavaScript."""
     # Imported when the command runs: read-only commands (status, next, validate) start faster without it.
     from planctl.report import build_report
 

@@ -44,7 +44,7 @@ class Built:
 
 
 def build_report(project: Project, out: Path) -> Built:
-    """Write the report of every plan into ``out``. Plots and evidence copies that a previous
+    """Write the report of every plan into ``out``. Plots and evidence files that a previous
     report left there are reused while unchanged; files it wrote that are now gone are removed."""
     reports = collect(project, read_all(project))
     site = Site(out)
