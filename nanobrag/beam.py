@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .config import BeamConfig
+from .errors import InputError
 from .rotations import rotate_about_axis, unit
 
 # Thomson cross section of the electron (m^2), the value nanoBragg uses.
@@ -123,16 +124,23 @@ def generated_sources(
     )
 
 
-def file_sources(table: np.ndarray, beam: torch.Tensor, wavelength: torch.Tensor) -> Sources:
+def file_sources(table: np.ndarray, beam: torch.Tensor, wavelength: torch.Tensor, origin="source file") -> Sources:
     """Sources from -sourcefile columns X Y Z I lambda (NaN = missing, filled as nanoBragg does).
 
     Positions are relative to the crystal; the intensity column is read but, as in nanoBragg,
-    every source has the same weight.
+    every source has the same weight. A source at the crystal itself has no direction: an error
+    naming ``origin`` (the file).
     """
     dtype, device = beam.dtype, beam.device
     xyz = torch.as_tensor(table[:, :3], dtype=dtype, device=device)
     default_pos = (-10.0 * beam).expand_as(xyz)
     xyz = torch.where(torch.isnan(xyz), default_pos, xyz)
+    at_crystal = (xyz == 0).all(-1)
+    if bool(at_crystal.any()):
+        first = int(at_crystal.nonzero()[0, 0]) + 1
+        raise InputError(
+            f"{origin}: source {first} lies at the crystal (0 0 0 after defaults): it gives no beam direction"
+        )
     lam = torch.as_tensor(table[:, 4], dtype=dtype, device=device)
     lam = torch.where(torch.isnan(lam), wavelength.expand_as(lam), lam)
     return Sources(incident=-unit(xyz), wavelength=lam)

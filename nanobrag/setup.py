@@ -16,7 +16,7 @@ import torch
 
 from . import beam as beam_mod
 from .compat import Quirks, source_weights, stale_phi_angles
-from .config import CrystalShape, SimulationConfig
+from .config import CrystalShape, SimulationConfig, check_cell_edges, mosflm_real_cell, resolved_cell
 from .crystal import (
     Lattice,
     PhiSweep,
@@ -309,16 +309,20 @@ def _build_lattice(config: SimulationConfig, value, params, wavelength_A: torch.
             cell_params = sorted(name for name in params if name.startswith("cell_"))
             if cell_params:
                 raise InputError(f"{', '.join(cell_params)} cannot be set for a crystal given as a MOSFLM matrix")
+            # The matrix is scaled by the wavelength, so only now is the size of its cell known.
+            at_A = float(wavelength_A.detach())
+            try:
+                check_cell_edges(
+                    mosflm_real_cell(xtal.mosflm_matrix, at_A)[0], f"-mat: at {at_A:g} A the matrix gives "
+                )
+            except ValueError as err:
+                raise InputError(str(err)) from None
             return lattice_from_mosflm(oriented, wavelength_A, misset), drawn, None, misset_rad
         # -mat with -cell: nanoBragg orients the cell by the matrix and keeps the cell's lengths and volume.
         oriented = oriented.T / wavelength_A
     if xtal.cell is None:
         raise InputError("no crystal: give a unit cell (-cell) or an orientation matrix (-mat)")
-    a, b, c, alpha, beta, gamma = xtal.cell
-    # nanoBragg's defaults for an incomplete cell: b and c copy a, angles are right angles.
-    b = b if b > 0 else a
-    c = c if c > 0 else a
-    alpha, beta, gamma = (ang if ang > 0 else 90.0 for ang in (alpha, beta, gamma))
+    a, b, c, alpha, beta, gamma = resolved_cell(xtal.cell)
     lengths = torch.stack([value("cell_a", a), value("cell_b", b), value("cell_c", c)])
     degrees = torch.stack([value("cell_alpha", alpha), value("cell_beta", beta), value("cell_gamma", gamma)])
     lattice = lattice_from_cell(lengths, torch.deg2rad(degrees), misset, reciprocal=oriented)
@@ -371,7 +375,7 @@ def _build_sources(
         from .io.sources import read_sourcefile
 
         table = read_sourcefile(bm.sourcefile)
-        sources = beam_mod.file_sources(table, geometry.beam, wavelength)
+        sources = beam_mod.file_sources(table, geometry.beam, wavelength, bm.sourcefile)
         if not quirks.source_weights_ignored:
             intensities = torch.as_tensor(table[:, 3], dtype=wavelength.dtype, device=wavelength.device)
             sources.weight = source_weights(torch.nan_to_num(intensities, nan=1.0))  # missing: 1, as in C
@@ -436,7 +440,7 @@ def _build_structure(config: SimulationConfig, value, quirks: Quirks) -> Structu
     sf_cfg = config.structure
     default_F = value("default_F", sf_cfg.default_F)
     table = None
-    if sf_cfg.hkl_path is not None or (sf_cfg.dump_path is not None and sf_cfg.dump_path.exists()):
+    if sf_cfg.hkl_path is not None or (sf_cfg.dump_path is not None and sf_cfg.dump_path.is_file()):
         from .io.hkl import load_structure_factors
 
         table = load_structure_factors(sf_cfg)

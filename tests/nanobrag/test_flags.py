@@ -77,9 +77,9 @@ def test_cell_errors():
 
 
 def test_mat_reads_the_matrix_now(tmp_path):
-    (tmp_path / "A.mat").write_text("1 2 3\n4 5 6\n7 8 9\n")
+    (tmp_path / "A.mat").write_text("1 2 3\n4 5 6\n7 8 10\n")
     sim, _, _ = parse_flags(["-mat", str(tmp_path / "A.mat"), "-default_F", "1"])
-    assert sim.crystal.mosflm_matrix == ((1, 2, 3), (4, 5, 6), (7, 8, 9))
+    assert sim.crystal.mosflm_matrix == ((1, 2, 3), (4, 5, 6), (7, 8, 10))
     with pytest.raises(InputError, match=r"^-mat: cannot read matrix file .*missing\.mat"):
         parse_flags(["-mat", str(tmp_path / "missing.mat")])
 
@@ -664,7 +664,11 @@ def test_docs_list_every_option():
 
 
 def test_config_refuses_nan_wavelength_and_pixel():
-    with pytest.raises(ValidationError, match="wavelength must be positive"):
+    with pytest.raises(ValidationError, match="finite number"):
         BeamConfig(wavelength_A=float("nan"))
-    with pytest.raises(ValidationError, match="pixel size must be positive"):
+    with pytest.raises(ValidationError, match="wavelength must be positive"):
+        BeamConfig(wavelength_A=0.0)
+    with pytest.raises(ValidationError, match="finite number"):
         DetectorConfig(pixel_mm=float("nan"))
+    with pytest.raises(ValidationError, match="pixel size must be positive"):
+        DetectorConfig(pixel_mm=-0.1)
