@@ -31,8 +31,8 @@ from .config import OutputConfig, SimulationConfig
 from .errors import InputError
 from .flags import RunOptions, flag_help, parse_flags
 from .io.cbf import MASKED, CBFGeometry, cbf_bytes
-from .io.files import StagedOutputs
-from .io.images import Roi, float_image_bytes, pgm_bytes, png_bytes, resolve_pgm_scale, roi_slices
+from .io.files import StagedOutputs, claim_outputs
+from .io.images import Roi, float_image_bytes, pgm_bytes, png_bytes, require_finite, resolve_pgm_scale, roi_slices
 from .io.smv import RTD, SMVHeader, image_stats, int_image, smv_bytes
 from .printout import geometry_lines
 from .rng import noise_image
@@ -106,9 +106,11 @@ def run_legacy(args: Sequence[str]) -> None:
         # nanoBragg seeds from the clock (as -time()) unless -seed is given; fixed now so the
         # printout, the noise image and the CBF image agree.
         outputs = outputs.model_copy(update={"seed": outputs.seed if outputs.seed is not None else int(time.time())})
-    rendered = render_float_image(simulation, options, outputs)
-    files, report = _encode_outputs(rendered, outputs)
     with StagedOutputs() as staged:
+        claim_outputs(staged, simulation, outputs)  # every target checked before anything is written
+        rendered = render_float_image(simulation, options, outputs)
+        require_finite(rendered.image)
+        files, report = _encode_outputs(rendered, outputs)
         for path, data in files:
             staged.stage(path, data)
     if not options.quiet:

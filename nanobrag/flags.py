@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,9 +100,8 @@ class Values:
 
     def readable_file(self, text: str) -> Path:
         path = Path(text)
-        try:
-            with path.open("rb"):
-                pass
+        try:  # O_NONBLOCK: a named pipe without a writer would otherwise block here for ever
+            os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
         except OSError as err:
             raise InputError(f"{self.flag}: cannot read {text}: {err.strerror}") from None
         return path

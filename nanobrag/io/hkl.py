@@ -8,15 +8,18 @@ allocates and writes; it is dropped on reading.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import StructureConfig
 from ..errors import InputError
-from .files import read_input_bytes, read_input_text, write_bytes_atomic
+from ..machine import available_memory
+from .files import read_input_bytes, read_input_text, size_text, write_bytes_atomic
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: an array field has no single truth value
@@ -47,15 +50,23 @@ class HKLTable:
         return (self.h_max, self.k_max, self.l_max)
 
 
+# nanoBragg reads Miller indices into C ints.
+_INDEX_LIMIT = 2**31 - 1
+# The dense table may take at most this share of the memory available: the simulation needs the rest.
+TABLE_MEMORY_SHARE = 0.5
+
+
 def read_hkl(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
     """Read a P1 reflection list: one ``h k l F`` per line, whitespace separated.
 
     Blank lines are skipped; a later line for the same reflection replaces an earlier one, as in
-    nanoBragg. Anything else (wrong number of fields, non-integer index, non-numeric F) is an error
-    naming the file and line.
+    nanoBragg. Anything else (wrong number of fields, non-integer or out-of-range index, a structure
+    factor that is not a finite number) is an error naming the file and line, and so is a list whose
+    index ranges make a dense table larger than the memory can hold (see :func:`check_table_size`).
     """
     indices: list[tuple[int, int, int]] = []
     values: list[float] = []
+    lines: list[int] = []
     for number, line in enumerate(read_input_text(path, "HKL file").splitlines(), start=1):
         fields = line.split()
         if not fields:
@@ -66,16 +77,27 @@ def read_hkl(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
             h, k, l = (int(field) for field in fields[:3])
         except ValueError:
             raise InputError(f"{path}, line {number}: Miller indices must be integers, got {line.strip()!r}") from None
+        if max(abs(h), abs(k), abs(l)) > _INDEX_LIMIT:
+            raise InputError(
+                f"{path}, line {number}: Miller index out of range (nanoBragg's limit is +-{_INDEX_LIMIT}),"
+                f" got {line.strip()!r}"
+            )
         try:
             F = float(fields[3])
         except ValueError:
             raise InputError(f"{path}, line {number}: structure factor is not a number: {fields[3]!r}") from None
+        if not math.isfinite(F):
+            raise InputError(f"{path}, line {number}: structure factor must be a finite number, got {fields[3]!r}")
         indices.append((h, k, l))
         values.append(F)
+        lines.append(number)
     if not indices:
         raise InputError(f"{path}: no reflections in HKL file")
     hkl = np.array(indices, dtype=np.int64)
     lower, upper = hkl.min(axis=0), hkl.max(axis=0)
+    check_table_size(
+        path, lower, upper, [(lines[int(hkl[:, a].argmin())], lines[int(hkl[:, a].argmax())]) for a in range(3)]
+    )
     grid = np.full(tuple(upper - lower + 1), float(default_F), dtype=np.float64)
     offsets = hkl - lower
     # Fancy assignment keeps the last value written for a repeated reflection, like nanoBragg's loop.
@@ -88,16 +110,57 @@ def read_hkl(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
     )  # fmt: skip
 
 
+def check_table_size(
+    path: str | os.PathLike[str],
+    lower,
+    upper,
+    extreme_lines: list[tuple[int, int]] | None = None,
+) -> None:
+    """Refuse, with the figures, an index range whose dense table would not fit in memory.
+
+    nanoBragg stores F on the dense grid spanned by the smallest and largest index on each axis, so
+    a single stray reflection (say h = 2000 in a list that otherwise ends at 40) asks for a table of
+    hundreds of GiB. A real P1 list fills about half of its box, so a table too large for memory is
+    a file to fix, not one to store sparsely. ``extreme_lines`` (per axis: lines of the smallest and
+    largest index) point at the reflections that set the widest range.
+    """
+    shape = [int(hi) - int(lo) + 1 for lo, hi in zip(lower, upper)]
+    needed = 8 * math.prod(shape)
+    available = available_memory()
+    if available is None or needed <= TABLE_MEMORY_SHARE * available:
+        return
+    ranges = ", ".join(f"{axis} {int(lo)}..{int(hi)}" for axis, lo, hi in zip("hkl", lower, upper))
+    where = ""
+    if extreme_lines is not None:
+        widest = max(range(3), key=lambda axis: shape[axis])
+        where = (
+            f" (the {'hkl'[widest]} range is set by lines {extreme_lines[widest][0]} and {extreme_lines[widest][1]})"
+        )
+    raise InputError(
+        f"{path}: the reflections span {ranges}{where}: nanoBragg's dense table of"
+        f" {' x '.join(map(str, shape))} structure factors needs {size_text(needed)}, more than"
+        f" {TABLE_MEMORY_SHARE:.0%} of the {size_text(available)} of memory available"
+    )
+
+
+def dump_chunks(table: HKLTable) -> Iterator[bytes]:
+    """The Fdump.bin content nanoBragg writes for ``table``, one h plane at a time (no second full copy)."""
+    yield f"{table.h_min} {table.h_max} {table.k_min} {table.k_max} {table.l_min} {table.l_max}\n\f".encode("ascii")
+    k_range, l_range = table.F.shape[1:]
+    plane = np.zeros((k_range + 1, l_range + 1), dtype="<f8")
+    for h_plane in table.F:
+        plane[:-1, :-1] = h_plane
+        yield plane.tobytes()
+    yield bytes(8 * (k_range + 1) * (l_range + 1))  # nanoBragg's extra plane of zeros
+
+
 def dump_bytes(table: HKLTable) -> bytes:
     """The Fdump.bin content nanoBragg writes for ``table``."""
-    header = f"{table.h_min} {table.h_max} {table.k_min} {table.k_max} {table.l_min} {table.l_max}\n\f"
-    padded = np.zeros(tuple(n + 1 for n in table.F.shape), dtype="<f8")
-    padded[:-1, :-1, :-1] = table.F
-    return header.encode("ascii") + padded.tobytes()
+    return b"".join(dump_chunks(table))
 
 
 def write_dump(path: str | os.PathLike[str], table: HKLTable) -> None:
-    write_bytes_atomic(path, dump_bytes(table))
+    write_bytes_atomic(path, dump_chunks(table))
 
 
 def read_dump(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
@@ -108,21 +171,28 @@ def read_dump(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
         bounds = [int(field) for field in data[:end].split()] if end >= 0 else []
     except ValueError:
         bounds = []
-    if len(bounds) != 6:
+    if len(bounds) != 6 or max(map(abs, bounds)) > _INDEX_LIMIT:
         raise InputError(f"{path}: not an HKL cache (expected a line of six index bounds)")
     h_min, h_max, k_min, k_max, l_min, l_max = bounds
     shape = (h_max - h_min + 1, k_max - k_min + 1, l_max - l_min + 1)
     if min(shape) < 1:
         raise InputError(f"{path}: HKL cache has empty index ranges {bounds}")
     padded_shape = tuple(n + 1 for n in shape)
-    expected = 8 * int(np.prod(padded_shape))
+    expected = 8 * math.prod(padded_shape)  # Python ints: absurd bounds cannot wrap around
     payload = data[end + 2 :]
     if len(payload) != expected:
         raise InputError(f"{path}: HKL cache holds {len(payload)} bytes of data, expected {expected}")
-    padded = np.frombuffer(payload, dtype="<f8").reshape(padded_shape)
+    F = np.frombuffer(payload, dtype="<f8").reshape(padded_shape)[:-1, :-1, :-1].astype(np.float64)
+    bad = ~np.isfinite(F)
+    if bad.any():
+        h, k, l = (int(i) + lo for i, lo in zip(np.unravel_index(int(bad.argmax()), F.shape), (h_min, k_min, l_min)))
+        raise InputError(
+            f"{path}: HKL cache holds {int(bad.sum())} structure factors that are not finite numbers"
+            f" (the first at h k l = {h} {k} {l}); delete it, or read the list again with -hkl"
+        )
     return HKLTable(
         h_min=h_min, h_max=h_max, k_min=k_min, k_max=k_max, l_min=l_min, l_max=l_max,
-        F=padded[:-1, :-1, :-1].astype(np.float64), default_F=float(default_F), count=int(np.prod(shape)),
+        F=F, default_F=float(default_F), count=math.prod(shape),
     )  # fmt: skip
 
 
@@ -131,7 +201,7 @@ def load_structure_factors(structure: StructureConfig) -> HKLTable | None:
 
     With an HKL file: read it and, when ``dump_path`` is set, refresh that cache (a cache that cannot
     be written is only a warning, as in nanoBragg). Without one: read the cache if ``dump_path``
-    names an existing file. Otherwise None: every F is ``default_F``.
+    names an existing regular file. Otherwise None: every F is ``default_F``.
     """
     if structure.hkl_path is not None:
         table = read_hkl(structure.hkl_path, structure.default_F)
@@ -141,6 +211,6 @@ def load_structure_factors(structure: StructureConfig) -> HKLTable | None:
             except InputError as err:
                 warnings.warn(f"HKL cache not written: {err}", stacklevel=2)
         return table
-    if structure.dump_path is not None and structure.dump_path.exists():
+    if structure.dump_path is not None and structure.dump_path.is_file():  # /dev/null holds no cache
         return read_dump(structure.dump_path, structure.default_F)
     return None

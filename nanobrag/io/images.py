@@ -33,6 +33,21 @@ def roi_slices(shape: tuple[int, int], roi: Roi | None) -> tuple[slice, slice]:
     )
 
 
+def require_finite(image: np.ndarray) -> None:
+    """Refuse to write an image with NaN or infinite pixels: nanoBragg would, with exit status 0.
+
+    Every input is checked where it enters; this is the last guard, for combinations of valid inputs
+    whose product still overflows (say a huge fluence times a huge structure factor in float32).
+    """
+    bad = ~np.isfinite(image)
+    if bad.any():
+        slow, fast = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raise InputError(
+            f"the simulated image has {int(bad.sum())} pixels that are not finite numbers (NaN or infinity),"
+            f" the first at pixel (fast {fast}, slow {slow}): the inputs overflow the arithmetic; no file was written"
+        )
+
+
 def float_image_bytes(image: np.ndarray) -> bytes:
     """The raw file content: little-endian float32, slow-major."""
     return np.ascontiguousarray(image, dtype="<f4").tobytes()
@@ -55,7 +70,11 @@ def read_float_image(path: str | os.PathLike[str], shape: tuple[int, int] | None
         shape = (side, side)
     if shape[0] * shape[1] != pixels:
         raise InputError(f"{path}: {pixels} pixels do not fill a {shape[0]}x{shape[1]} image")
-    return np.frombuffer(data, dtype="<f4").reshape(shape).astype(np.float32)
+    image = np.frombuffer(data, dtype="<f4").reshape(shape).astype(np.float32)
+    bad = int(np.count_nonzero(~np.isfinite(image)))
+    if bad:
+        raise InputError(f"{path}: {bad} pixels are not finite numbers (NaN or infinity)")
+    return image
 
 
 def resolve_pgm_scale(pgm_scale: float, rmsd: float, intfile_scale: float) -> float:

@@ -156,7 +156,11 @@ def read_smv(path: str | os.PathLike[str]) -> tuple[dict[str, str], np.ndarray]:
     if order is None or kind is None:
         raise InputError(f"{path}: unsupported BYTE_ORDER/TYPE {header.get('BYTE_ORDER')}/{header.get('TYPE')}")
     dtype = np.dtype(order + kind)
-    if header_bytes < end or len(data) < header_bytes + fast * slow * dtype.itemsize:
+    if fast < 1 or slow < 1:
+        raise InputError(f"{path}: SMV image size must be positive, got SIZE1={fast} SIZE2={slow}")
+    if header_bytes <= end:
+        raise InputError(f"{path}: HEADER_BYTES={header_bytes} ends inside the header ({end + 1} bytes)")
+    if len(data) < header_bytes + fast * slow * dtype.itemsize:
         raise InputError(f"{path}: file too short for a {fast}x{slow} {header.get('TYPE')} image")
     pixels = np.frombuffer(data, dtype=dtype, count=fast * slow, offset=header_bytes)
     return header, pixels.reshape(slow, fast).astype(dtype.newbyteorder("="))

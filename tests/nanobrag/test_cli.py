@@ -104,7 +104,7 @@ def _error(capsys) -> str:
         ([*CELL, "-mask", "m.img"], "-mask: cannot read m.img: No such file or directory"),
         ([*CELL, "-dtype", "int8"], "-dtype: expected one of float32, float64, got 'int8'"),
         ([*CELL, "-lambda", "nan"], "-lambda: expected a number, got 'nan'"),
-        ([*CELL, "-distance", "0"], "automatic oversampling needs a non-zero, finite detector distance"),
+        ([*CELL, "-distance", "0"], "-distance: the detector distance must be positive, got 0"),
         ([*CELL, "-hdivsteps", "3", "-vdivsteps", "1"], "the divergence grid keeps no source"),
     ],
 )
@@ -132,7 +132,7 @@ def test_error_inside_the_simulation_leaves_no_file(tmp_path, monkeypatch, capsy
 def test_unwritable_output_leaves_no_other_file(tmp_path, monkeypatch, capsys, golden_render):
     monkeypatch.chdir(tmp_path)
     assert cli.main([*CELL, "-seed", "1", "-noisefile", "no/such/dir/n.img"]) == 2
-    assert _error(capsys) == "cannot write no/such/dir/n.img: No such file or directory"
+    assert _error(capsys) == "-noisefile: cannot write no/such/dir/n.img: No such file or directory"
     assert _files(tmp_path) == []  # the float, int and PGM files were staged, then removed
 
 
@@ -140,7 +140,7 @@ def test_output_that_is_a_directory_leaves_no_other_file(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "out").mkdir()
     assert cli.main([*CELL, "-detpixels", "4", "-oversample", "1", "-nonoise", "-intfile", "out", "-quiet"]) == 2
-    assert _error(capsys) == "cannot write out: Is a directory"
+    assert _error(capsys) == "-intfile: cannot write out: Is a directory"
     assert _files(tmp_path) == ["out"] and not list((tmp_path / "out").iterdir())
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from nanobrag.config import StructureConfig
 from nanobrag.errors import InputError
+from nanobrag.io import hkl as hkl_module
 from nanobrag.io.hkl import dump_bytes, load_structure_factors, read_dump, read_hkl, write_dump
 
 from ..golden_cases import log_values
@@ -132,3 +133,23 @@ def test_golden_hkl_copied_then_cached(shared_dir, tmp_path):
     first = load_structure_factors(StructureConfig(hkl_path=hkl, dump_path=tmp_path / "Fdump.bin", default_F=20.0))
     second = load_structure_factors(StructureConfig(dump_path=tmp_path / "Fdump.bin", default_F=20.0))
     np.testing.assert_array_equal(first.F, second.F)
+
+
+def test_a_table_too_large_for_memory_is_refused_with_the_figures(tmp_path, monkeypatch):
+    monkeypatch.setattr(hkl_module, "available_memory", lambda: 2**20)  # 1 MiB: tables up to 512 KiB
+    path = _write(tmp_path, "0 0 0 1\n1 1 1 2\n199 0 0 3\n\n0 0 -300 4\n")
+    with pytest.raises(InputError) as err:
+        read_hkl(path)
+    assert str(err.value) == (
+        f"{path}: the reflections span h 0..199, k 0..1, l -300..1 (the l range is set by lines 5 and 2):"
+        " nanoBragg's dense table of 200 x 2 x 302 structure factors needs 944 KiB, more than 50% of the"
+        " 1 MiB of memory available"
+    )
+    monkeypatch.setattr(hkl_module, "available_memory", lambda: 2**30)
+    assert read_hkl(path).F.shape == (200, 2, 302)
+
+
+def test_cache_with_absurd_bounds_is_not_a_cache(tmp_path):
+    (tmp_path / "Fdump.bin").write_bytes(b"-9999999999 9999999999 0 0 0 0\n\f")
+    with pytest.raises(InputError, match="not an HKL cache"):
+        read_dump(tmp_path / "Fdump.bin")

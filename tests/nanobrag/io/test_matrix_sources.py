@@ -47,7 +47,7 @@ def test_sourcefile_columns_delimiters_and_blank_lines(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text, message", [("1 2 three\n", r"line 1: Z is not a number"), ("\n\n", "no data in source file")]
+    "text, message", [("1 2 three\n", r"line 1: Z is not a finite number"), ("\n\n", "no data in source file")]
 )
 def test_bad_sourcefiles(tmp_path, text, message):
     (tmp_path / "s.txt").write_text(text)
