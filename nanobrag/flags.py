@@ -950,7 +950,7 @@ def _finish(draft: _Draft, warnings: list[str], notes: list[str]) -> tuple[Simul
         raise InputError("no crystal: give -cell a b c [alpha beta gamma] or -mat FILE")
     structure = draft.sections["structure"]
     dump = structure.setdefault("dump_path", Path("Fdump.bin"))  # nanoBragg's cache in the working directory
-    if "hkl_path" not in structure and not structure.get("default_F") and not dump.exists():
+    if "hkl_path" not in structure and not structure.get("default_F") and not dump.is_file():
         raise InputError(f"no structure factors: give -hkl FILE or a non-zero -default_F (no {dump} to read)")
     _header_distance(draft)
     pix0_flag = draft.set_by.get(("detector", "pix0_vector_m"))

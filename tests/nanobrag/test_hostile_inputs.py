@@ -279,3 +279,16 @@ def test_a_pipe_input_without_writer_does_not_hang(inputs, capsys):
     os.mkfifo(inputs / "in.hkl")
     status, error = _run([*CELL, "-hkl", "in.hkl", *TINY], capsys)
     assert (status, error) == (2, "in.hkl: no reflections in HKL file")
+
+
+def test_a_device_is_no_structure_factor_cache(inputs, capsys):
+    """-dump /dev/null keeps -hkl from leaving a cache; without -hkl it holds no structure factors."""
+    (inputs / "one.hkl").write_text("0 0 0 10\n")
+    args = [*TINY, "-default_F", "0", *CELL, "-dump", "/dev/null"]
+    assert _run([*args, "-hkl", "one.hkl", "-floatfile", "f.bin"], capsys)[0] == 0
+    assert (inputs / "f.bin").exists() and not (inputs / "Fdump.bin").exists()
+    status, error = _run(args, capsys)
+    assert (status, error) == (
+        2,
+        "no structure factors: give -hkl FILE or a non-zero -default_F (no /dev/null to read)",
+    )
