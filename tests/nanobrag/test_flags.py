@@ -447,7 +447,7 @@ def test_substring_spellings_reach_the_option():
 
 
 def test_matrix_spelling_reads_the_matrix(tmp_path):
-    (tmp_path / "A.mat").write_text("1 2 3\n4 5 6\n7 8 9\n")
+    (tmp_path / "A.mat").write_text("1 2 3\n4 5 6\n7 8 10\n")
     _, _, run = parse_flags(["-matrix", str(tmp_path / "A.mat"), "-default_F", "1"])
     assert run.matrix_file == tmp_path / "A.mat" and run.warnings == ()
 
@@ -621,7 +621,7 @@ def input_files(tmp_path):
     """Small input files for the rows that read one."""
     from nanobrag.io.smv import SMVHeader, smv_bytes
 
-    (tmp_path / "A.mat").write_text("1 2 3\n4 5 6\n7 8 9\n")
+    (tmp_path / "A.mat").write_text("1 2 3\n4 5 6\n7 8 10\n")
     (tmp_path / "a.hkl").write_text("0 0 0 1\n")
     (tmp_path / "s.txt").write_text("-10 0 0 1 1e-10\n")
     header = SMVHeader(6, 4, 1e-4, 0.1, 1e-10, 3e-4, 2e-4, 3e-4, 2e-4, 4e-4, (0, 0, 0), 3, 2, 0.1, 0, 0, 0)
