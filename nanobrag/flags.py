@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .compat import Quirks
-from .config import Convention, CrystalShape, OutputConfig, Pivot, SimulationConfig
+from .config import Convention, CrystalShape, OutputConfig, Pivot, SimulationConfig, resolved_cell
 from .errors import InputError
 from .io.ctext import c_atof, c_atoi
 from .io.matrix import read_mosflm_matrix
@@ -938,14 +938,8 @@ _KNOWN_NAMES = sorted({s.text for rule in RULES for s in rule.spellings} | set(_
 
 def _finish(draft: _Draft, warnings: list[str], notes: list[str]) -> tuple[SimulationConfig, OutputConfig, RunOptions]:
     crystal = draft.sections["crystal"]
-    if draft.cell_parts is not None:
-        a, b, c, alpha, beta, gamma = draft.cell_parts
-        if not a > 0:
-            raise InputError(f"{draft.set_by[('crystal', 'cell')]}: cell edge a must be positive")
-        # nanoBragg's defaults for what is missing or not positive.
-        crystal["cell"] = (a, b if b > 0 else a, c if c > 0 else a) + tuple(
-            x if x > 0 else 90.0 for x in (alpha, beta, gamma)
-        )
+    if draft.cell_parts is not None:  # nanoBragg's defaults for what is missing or not positive; checked by config
+        crystal["cell"] = resolved_cell(tuple(draft.cell_parts))
     if "cell" not in crystal and "mosflm_matrix" not in crystal:
         raise InputError("no crystal: give -cell a b c [alpha beta gamma] or -mat FILE")
     structure = draft.sections["structure"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .config import SimulationConfig
+from .config import SimulationConfig, resolved_cell
 from .errors import InputError
 from .io.files import write_bytes_atomic
 from .setup import PARAMETERS, build_setup
@@ -85,8 +85,7 @@ def _configured_cell(config: SimulationConfig) -> tuple[float, ...]:
     """The -cell values as build_setup completes them (nanoBragg: b, c copy a; angles default to 90)."""
     if config.crystal.cell is None:
         raise InputError("cell parameters: the crystal is given as a MOSFLM matrix (-mat), not as a -cell")
-    a, b, c, alpha, beta, gamma = config.crystal.cell
-    return (a, b if b > 0 else a, c if c > 0 else a) + tuple(x if x > 0 else 90.0 for x in (alpha, beta, gamma))
+    return resolved_cell(config.crystal.cell)
 
 
 def leaf_tensors(values: Mapping[str, float], dtype: torch.dtype, device=None) -> dict[str, torch.Tensor]:

@@ -71,7 +71,7 @@ def test_cell_errors():
     with pytest.raises(InputError, match=r"^-cell: expected a number, got 'abc'"):
         parse_flags(["-cell", "abc"])
     with pytest.raises(InputError, match=r"^-cell: cell edge a must be positive"):
-        parse_flags(["-cell", "0", "10"])
+        parse_flags(["-cell", "0", "10", "-default_F", "1"])
     with pytest.raises(InputError, match=r"^no crystal: give -cell"):
         parse_flags(["-default_F", "1"])
 
