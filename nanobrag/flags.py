@@ -126,11 +126,17 @@ class _Draft:
         self.write_noise = True
         self.headers_read: list[Path] = []
         self.header_sources: set[str] = set()  # the set_by names of values taken from -img/-mask headers
+        self.reading_as: str | None = None  # the option a substring-only rule being applied reads for
+        self.read_as: dict[tuple[str, str], str] = {}  # field -> that option, for values set that way
 
     def set(self, key: str, value: Any, flag: str) -> None:
         section, name = key.split(".")
         self.sections[section][name] = value
         self.set_by[(section, name)] = flag
+        if self.reading_as is not None:
+            self.read_as[(section, name)] = self.reading_as
+        else:
+            self.read_as.pop((section, name), None)
 
     def get(self, key: str, default: Any) -> Any:
         section, name = key.split(".")
@@ -414,22 +420,25 @@ def _apply_smv_header(draft: _Draft, flag: str, path: Path, is_mask: bool) -> No
         raise InputError(f"{flag}: {err}") from None
     quirks = draft.quirks
     spixels, fpixels = pixels.shape
-    source = f"{flag} {path}"
-    draft.header_sources.add(source)
 
     def value(keyword: str, exact: bool = False) -> float | None:
         found = smv_header_value(text, keyword, last_substring=not exact)
         return None if found is None or math.isnan(found) else found
 
-    draft.set("detector.fpixels", fpixels, source)
-    draft.set("detector.spixels", spixels, source)
+    def put(key: str, found: Any, keyword: str) -> None:
+        source = f"{flag} {path} ({keyword})"  # an error in the value then names the file and the keyword
+        draft.header_sources.add(source)
+        draft.set(key, found, source)
+
+    put("detector.fpixels", fpixels, "SIZE1")
+    put("detector.spixels", spixels, "SIZE2")
     pixel_mm = value("PIXEL_SIZE")
     if pixel_mm is not None:
-        draft.set("detector.pixel_mm", pixel_mm, source)
+        put("detector.pixel_mm", pixel_mm, "PIXEL_SIZE")
     pixel_mm = draft.get("detector.pixel_mm", 0.1)
     distance = value("DISTANCE", exact=not quirks.header_distance_is_close_distance)
     if distance is not None:
-        draft.set("detector.distance_mm", distance, source)
+        put("detector.distance_mm", distance, "DISTANCE")
     for keyword, key in (
         ("CLOSE_DISTANCE", "detector.close_distance_mm"),
         ("WAVELENGTH", "beam.wavelength_A"),
@@ -441,17 +450,17 @@ def _apply_smv_header(draft: _Draft, flag: str, path: Path, is_mask: bool) -> No
     ):
         found = value(keyword)
         if found is not None:
-            draft.set(key, found, source)
+            put(key, found, keyword)
     beam_y = value("BEAM_CENTER_Y")
     if beam_y is not None:
         if is_mask and quirks.mask_beam_center_y_flipped:
             beam_y = pixel_mm * spixels - beam_y
-        draft.set("detector.Ybeam_mm", beam_y, source)
+        put("detector.Ybeam_mm", beam_y, "BEAM_CENTER_Y")
     twotheta = value("TWOTHETA")
     if twotheta is not None and not quirks.header_twotheta_ignored:
-        draft.set("detector.twotheta_deg", twotheta, source)
+        put("detector.twotheta_deg", twotheta, "TWOTHETA")
     if is_mask:
-        draft.set("detector.mask_path", path, source)
+        draft.set("detector.mask_path", path, flag)
     draft.headers_read.append(path)
 
 
@@ -895,7 +904,11 @@ def _replay_c_rules(draft: _Draft, token: str, position: int, following: list[st
             continue
         count = rule.value_count(following)
         args = following[:count]
-        rule.apply(draft, token, args, Values(token, strict))
+        draft.reading_as = None if strict else rule.name
+        try:
+            rule.apply(draft, token, args, Values(token, strict))
+        finally:
+            draft.reading_as = None
         state.consumed.update(range(position + 1, position + 1 + count))
         acted = True
         if not strict and count:
@@ -993,5 +1006,9 @@ def _validation_message(err: ValidationError, draft: _Draft) -> str:
     if len(location) == 1:  # OutputConfig errors have no section in their location
         location = ("output",) + location
     flag = draft.set_by.get(location[:2], ".".join(location))
+    if location[:2] in draft.read_as:  # a value that reached this setting through C's substring matching
+        flag = f"{flag} (read by nanoBragg as {draft.read_as[location[:2]]} too)"
     message = problem["msg"].removeprefix("Value error, ")
+    if problem["type"] != "value_error":  # pydantic's own messages do not show the value; ours do
+        message = f"{message}, got {problem['input']}"
     return f"{flag}: {message}"

@@ -174,6 +174,7 @@ def test_full_device_leaves_no_float_file(inputs, capsys):
         (["-intfile", "./floatimage.bin"], "-intfile: floatimage.bin is the same file as -floatfile floatimage.bin"),
         (["-pngfile", "sub/../x.png", "-floatfile", "x.png"], "-pngfile: sub/../x.png is the same file as -floatfile"),
         (["-hkl", "one.hkl", "-dump", "f.bin", "-floatfile", "f.bin"], "-dump: f.bin is the same file as -floatfile"),
+        (["-cbffile", "f.img", "-intfile", "f.img"], "-cbffile: f.img is the same file as -intfile f.img"),
     ],
 )
 def test_two_outputs_in_one_file_are_an_error(inputs, capsys, args, message):
@@ -202,7 +203,7 @@ def test_a_device_may_take_several_outputs(inputs, capsys):
 
 
 def test_outputs_are_checked_before_simulating(inputs, capsys, monkeypatch):
-    def must_not_run(simulation, options):
+    def must_not_run(simulation, options, outputs=None):
         raise AssertionError("simulated although an output cannot be written")
 
     monkeypatch.setattr(cli, "render_float_image", must_not_run)
@@ -211,6 +212,7 @@ def test_outputs_are_checked_before_simulating(inputs, capsys, monkeypatch):
         (["-noisefile", "no/dir/n.img"], "-noisefile: cannot write no/dir/n.img: No such file or directory"),
         (["-pngfile", "a_file/p.png"], "-pngfile: cannot write a_file/p.png: Not a directory"),
         (["-intfile", "."], "-intfile: cannot write .: Is a directory"),
+        (["-cbffile", "no/dir/x.cbf"], "-cbffile: cannot write no/dir/x.cbf: No such file or directory"),
     ]
     for args, message in cases:
         assert _run([*CELL, *TINY, *args], capsys) == (2, message)
@@ -229,6 +231,28 @@ def test_a_pipe_output_waits_for_its_reader(inputs, capsys):
     reader.join(timeout=10)
     assert statuses == [0] and len(received) == 1 and len(received[0]) == 4 * 16
     assert stat.S_ISFIFO(pipe.stat().st_mode) and (inputs / "i.img").exists()
+
+
+def test_values_reached_by_substring_or_from_a_header_are_checked(inputs, capsys):
+    """nanoBragg also reads -misset_seed's next two arguments as misset angles, and takes -img header values
+    with atof: a value that would make its image NaN is refused, and the error says how it got there."""
+    from nanobrag.io.smv import SMVHeader, smv_bytes
+
+    header = SMVHeader(4, 4, 1e-4, 0.1, 1e-10, 2e-4, 2e-4, 2e-4, 2e-4, 4e-4, (0, 0, 0), 2, 2, 0.1, 0, 0, 0)
+    text = smv_bytes(np.zeros((4, 4), dtype=np.uint16), header, "int")
+    (inputs / "osc.img").write_bytes(text.replace(b"OSC_RANGE=0;", b"OSC_RANGE=-1;"))
+    cases = [
+        (["-misset_seed", "3", "inf", "0"], "-misset_seed (read by nanoBragg as -misset too): Input should be"),
+        (["-twotheta_axis", "1e400", "0", "1"], "-twotheta_axis (read by nanoBragg as -twotheta too): Input should be"),
+        (["-img", "osc.img"], "-img osc.img (OSC_RANGE): must not be negative, got -1"),
+    ]
+    before = _names(inputs)
+    for args, message in cases:
+        status, error = _run([*CELL, *TINY, *args], capsys)
+        assert status == 2 and error.startswith(message), error
+    assert _names(inputs) == before
+    # The same arguments with finite values run, as nanoBragg's documented command lines do.
+    assert _run([*CELL, *TINY, "-misset_seed", "3", "-default_F", "50", "-floatfile", "m.bin"], capsys)[0] == 0
 
 
 def test_config_models_refuse_what_the_flags_refuse():
