@@ -9,7 +9,7 @@ import pytest
 
 from nanobrag.errors import InputError
 from nanobrag.io.matrix import read_mosflm_matrix
-from nanobrag.io.sources import read_sourcefile
+from nanobrag.io.sources import read_sourcefile, read_text_columns
 
 
 @pytest.mark.golden
@@ -55,3 +55,9 @@ def test_bad_sourcefiles(tmp_path, text, message):
         read_sourcefile(tmp_path / "s.txt")
     with pytest.raises(InputError, match="cannot read source file"):
         read_sourcefile(tmp_path / "none.txt")
+
+
+def test_text_tables_refuse_numbers_that_are_not_finite(tmp_path):
+    (tmp_path / "stol.txt").write_text("0.0 2.5\n\n0.1 inf\n")
+    with pytest.raises(InputError, match=r"stol\.txt, line 3: F is not a finite number: 'inf'$"):
+        read_text_columns(tmp_path / "stol.txt", ("stol", "F"), "S(Q) table")
