@@ -1,120 +1,118 @@
-"""Speed and memory of the renderer on the engine issue's two reference commands.
+"""Warm throughput of the renderer, in pixel-steps per second, beside the C program's in the same run.
 
-Each command runs in its own process (so peak memory is its own): one warm-up render, then the
-median of ``--repeat`` timed renders. Prints seconds, pixels per second, evaluations per second
-(pixel x sub-pixel x source x phi x domain), peak resident memory, and the C program's time on this
-project's 2-core machines for comparison.
+A pixel-step is one evaluation of the lattice sum: pixel x sensor layer x sub-pixel x source x
+orientation (phi step x mosaic domain). nanobrag is measured in-process after a warm-up (the
+compiled kernels loaded, nothing left to import), as a long job or ``nanobrag batch`` sees it; the
+C program is timed as a whole process on the same command line (its start-up is milliseconds), so
+its rate is pixel-steps / wall time.
 
-    python benchmarks/bench_engine.py                 # float32, CPU, eager
-    python benchmarks/bench_engine.py --compile       # torch.compile'd hot loop (first call compiles)
-    python benchmarks/bench_engine.py --dtype float64 --device cuda
+    NB_C_BIN=/path/to/nanoBragg python benchmarks/bench_engine.py
+    python benchmarks/bench_engine.py --dtype float64 --kernel eager --case heavy256
+
+Without NB_C_BIN the C column is left out and no ratio is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_vs_c import HEAVY, c_program, conditions, write_hkl_table
 
 CASES = {
-    "single": (
-        "-cell 100 100 100 90 90 90 -default_F 100 -lambda 6.2 -distance 100 -detpixels 1024 -pixel 0.1 -N 5",
-        0.2,
-    ),
-    "sampled": (
-        "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -lambda 1.0 -distance 100 -pixel 0.1 -N 10"
-        " -oversample 2 -mosaic 0.5 -mosaic_dom 10 -dispersion 0.5 -dispsteps 3 -hdivrange 0.5 -vdivrange 0.5"
-        " -hdivsteps 3 -vdivsteps 3 -phisteps 2 -osc 0.1 -detpixels 256",
-        7.0,
-    ),
+    "simple1024": "-cell 100 100 100 90 90 90 -default_F 100 -lambda 6.2 -N 5 -distance 100 -detpixels 1024 -pixel 0.1",
+    "heavy256": HEAVY.replace("-detpixels 512", "-detpixels 256"),
+    "heavy1024": HEAVY.replace("-detpixels 512", "-detpixels 1024"),
+    "hkl1024": "-cell 50 60 70 90 90 90 -hkl P1.hkl -lambda 1.0 -N 5 -nointerpolate -distance 100 -detpixels 1024"
+    " -pixel 0.1",
 }
 
 
-def measure(case: str, dtype: str, device: str, repeat: int, compile_: bool) -> dict:
+def measure_nanobrag(args: str, dtype: str, device: str, kernel: str, repeat: int) -> dict:
     import torch
 
     from nanobrag.flags import parse_flags
+    from nanobrag.renderer import evaluations_per_pixel, render
     from nanobrag.setup import build_setup
-    from nanobrag.simulate import render
+    from nanobrag.threads import configure_threads
 
-    torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
-    config = parse_flags(CASES[case][0].split())[0]
-    setup = build_setup(config, dtype=torch_dtype, device=device)
+    threads = configure_threads()
+    setup = build_setup(parse_flags(args.split())[0], dtype=getattr(torch, dtype), device=device)
+    spixels, fpixels = setup.shape_2d
+    steps = spixels * fpixels * evaluations_per_pixel(setup)
 
     def once() -> float:
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         with torch.no_grad():
-            render(setup, compile=compile_)
+            render(setup, kernel=kernel)
         if device == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
     warmup = once()
-    times = [once() for _ in range(repeat)]
-    seconds = statistics.median(times)
-    spixels, fpixels = setup.shape_2d
-    phisteps, domains = setup.orientations.shape[:2]
-    evaluations = spixels * fpixels * setup.oversample**2 * setup.sources.count * phisteps * domains
-    result = {
-        "case": case,
-        "seconds": seconds,
-        "warmup_seconds": warmup,
-        "pixels_per_second": spixels * fpixels / seconds,
-        "evaluations_per_second": evaluations / seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "threads": torch.get_num_threads(),
-    }
-    if device == "cuda":
-        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    return result
+    seconds = statistics.median(once() for _ in range(repeat))
+    return {"pixel_steps": steps, "seconds": seconds, "warmup_seconds": warmup, "threads": threads}
+
+
+def measure_c(c_bin: str, args: str, folder: Path, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        (folder / "Fdump.bin").unlink(missing_ok=True)
+        start = time.perf_counter()
+        subprocess.run([c_bin, *args.split(), "-floatfile", "c.bin", "-intfile", "/dev/null", "-nopgm", "-nonoise"],
+                       cwd=folder, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", action="append", choices=list(CASES), help="default: all but heavy1024")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--kernel", choices=["auto", "fused", "eager"], default="fused")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--case", choices=[*CASES, "all"], default="all")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(measure(args.case, args.dtype, args.device, args.repeat, args.compile)))
-        return
-    cases = list(CASES) if args.case == "all" else [args.case]
-    mode = "compiled" if args.compile else "eager"
-    print(f"nanobrag renderer, {args.dtype}, {args.device}, {mode}, median of {args.repeat} after warm-up")
-    print(
-        f"{'case':8} {'seconds':>8} {'C (s)':>6} {'vs C':>6} {'Mpixel/s':>9} {'Meval/s':>8} "
-        f"{'peak MB':>8} {'warm-up s':>9}"
-    )
-    for case in cases:
-        child = [
-            sys.executable,
-            __file__,
-            "--child",
-            "--case",
-            case,
-            "--dtype",
-            args.dtype,
-            "--device",
-            args.device,
-            "--repeat",
-            str(args.repeat),
-        ] + (["--compile"] if args.compile else [])
-        r = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-        c_seconds = CASES[case][1]
-        print(
-            f"{case:8} {r['seconds']:8.3f} {c_seconds:6.1f} {c_seconds / r['seconds']:5.1f}x "
-            f"{r['pixels_per_second'] / 1e6:9.2f} {r['evaluations_per_second'] / 1e6:8.1f} "
-            f"{r.get('peak_cuda_mb', r['peak_rss_mb']):8.0f} {r['warmup_seconds']:9.2f}"
-        )
+    c_bin, why_not = c_program()
+    print("conditions: " + json.dumps({**conditions(c_bin), "dtype": args.dtype, "kernel": args.kernel}))
+    if why_not:
+        print(why_not)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_engine_") as scratch:
+        folder = Path(scratch)
+        write_hkl_table(folder / "P1.hkl")
+        os.chdir(folder)
+        for name in args.case or [case for case in CASES if case != "heavy1024"]:
+            (folder / "Fdump.bin").unlink(missing_ok=True)
+            row = {"case": name, **measure_nanobrag(CASES[name], args.dtype, args.device, args.kernel, args.repeat)}
+            row["nanobrag_rate"] = row["pixel_steps"] / row["seconds"]
+            if c_bin:
+                row["c_seconds"] = measure_c(c_bin, CASES[name], folder, args.repeat)
+                row["c_rate"] = row["pixel_steps"] / row["c_seconds"]
+                row["ratio"] = row["nanobrag_rate"] / row["c_rate"]
+            rows.append(row)
+            text = (
+                f"{name:11} {row['pixel_steps'] / 1e6:8.1f} M pixel-steps  nanobrag {row['seconds']:7.3f} s "
+                f"= {row['nanobrag_rate'] / 1e6:7.1f} M/s (warm-up {row['warmup_seconds']:.2f} s)"
+            )
+            if c_bin:
+                text += (
+                    f"   C {row['c_seconds']:7.3f} s = {row['c_rate'] / 1e6:6.1f} M/s   nanobrag/C {row['ratio']:5.1f}x"
+                )
+            print(text, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

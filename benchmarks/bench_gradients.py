@@ -18,7 +18,7 @@ import torch
 
 from nanobrag.flags import parse_flags
 from nanobrag.gradients import CELL_PARAMETERS, leaf_tensors, starting_values
-from nanobrag.simulate import simulate
+from nanobrag.renderer import simulate
 
 COMMAND = "-cell 100 100 100 90 90 90 -default_F 100 -lambda 6.2 -distance 100 -detpixels 1024 -pixel 0.1 -N 5"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

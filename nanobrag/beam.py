@@ -146,21 +146,26 @@ def file_sources(table: np.ndarray, beam: torch.Tensor, wavelength: torch.Tensor
     return Sources(incident=-unit(xyz), wavelength=lam)
 
 
-def polarization_factor(
-    kahn: torch.Tensor, incident: torch.Tensor, diffracted: torch.Tensor, polar_axis: torch.Tensor
-) -> torch.Tensor:
-    """Kahn polarization factor 0.5*(1 + cos^2 2theta - K cos(2 psi) sin^2 2theta).
+def polarization_frame(polar_axis: torch.Tensor, incident: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per source, the unit E-vector direction and its normal, both perpendicular to the beam.
 
-    psi is the azimuth of the diffracted ray about the incident beam, measured from the E-vector
-    (the component of ``polar_axis`` normal to the beam). cos(2 psi) is formed from the projections
-    directly, which avoids atan2 and stays differentiable along the beam.
+    ``incident`` is (..., 3); returns ``(e_in, b_in)``, each (..., 3): ``b_in`` along
+    ``polar_axis x incident`` and ``e_in`` along ``incident x b_in``.
     """
-    cos2t = (incident * diffracted).sum(-1)
-    cos2t_sq = cos2t * cos2t
     b_in = unit(torch.linalg.cross(polar_axis.expand_as(incident), incident))
     e_in = unit(torch.linalg.cross(incident, b_in))
-    e_out = (diffracted * e_in).sum(-1)
-    b_out = (diffracted * b_in).sum(-1)
+    return e_in, b_in
+
+
+def kahn_factor(kahn: torch.Tensor, cos2t: torch.Tensor, e_out: torch.Tensor, b_out: torch.Tensor) -> torch.Tensor:
+    """Kahn polarization factor 0.5*(1 + cos^2 2theta - K cos(2 psi) sin^2 2theta).
+
+    psi is the azimuth of the diffracted ray about the incident beam, measured from the E-vector;
+    ``e_out``/``b_out`` are the diffracted unit vector's projections on the E-vector and its normal.
+    cos(2 psi) is formed from the projections directly, which avoids atan2 and stays differentiable
+    along the beam (where it is taken as 1).
+    """
+    cos2t_sq = cos2t * cos2t
     norm = e_out * e_out + b_out * b_out
     on_axis = norm == 0
     cos_2psi = torch.where(
@@ -169,6 +174,22 @@ def polarization_factor(
         (e_out * e_out - b_out * b_out) / torch.where(on_axis, torch.ones_like(norm), norm),
     )
     return 0.5 * (1.0 + cos2t_sq - kahn * cos_2psi * (1.0 - cos2t_sq))
+
+
+def polarization_factor(
+    kahn: torch.Tensor, incident: torch.Tensor, diffracted: torch.Tensor, polar_axis: torch.Tensor
+) -> torch.Tensor:
+    """The Kahn factor for incident (..., 3) and diffracted (..., 3) unit vectors (component-last)."""
+    e_in, b_in = polarization_frame(polar_axis, incident)
+    return kahn_factor(kahn, (incident * diffracted).sum(-1), (e_in * diffracted).sum(-1), (b_in * diffracted).sum(-1))
+
+
+def source_weights(intensities: torch.Tensor) -> torch.Tensor:
+    """Relative source weights for corrected -sourcefile runs: I_s / mean(I), so equal intensities give 1."""
+    mean = intensities.mean()
+    if not bool(torch.isfinite(mean)) or float(mean) == 0.0:
+        return torch.ones_like(intensities)
+    return intensities / mean
 
 
 def resolve_fluence(cfg: BeamConfig) -> float:

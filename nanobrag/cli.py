@@ -4,8 +4,11 @@ Two modes share one entry point:
 
 - legacy mode, ``nanobrag -cell ... -hkl ...``: nanoBragg's own flags, so existing scripts keep
   working; simulate, then write nanoBragg's output files and print a short summary like it does;
-- subcommand mode, ``nanobrag COMMAND ...`` when the first argument names a command of :data:`app`
-  (a typer app that other parts of nanobrag extend).
+- subcommand mode, ``nanobrag COMMAND ...`` when the first argument names one of :data:`SUBCOMMANDS`
+  (the typer app of :func:`build_app`).
+
+Startup is kept lean: torch, typer and pydantic are imported only by the paths that use them, so
+``nanobrag -h`` imports none of them and a small image costs little more than ``import torch``.
 
 Bad input of any kind ends with one line ``nanobrag: error: <message>`` on stderr and exit status 2,
 and no output file is created or replaced: every file is staged beside its target and moved into
@@ -19,54 +22,75 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-import typer
-from pydantic import ValidationError
-
-from . import __version__
-from .commands import register as register_gradient_commands
-from .config import OutputConfig, SimulationConfig
 from .errors import InputError
-from .flags import RunOptions, flag_help, parse_flags
-from .io.cbf import MASKED, CBFGeometry, cbf_bytes
-from .io.files import StagedOutputs, claim_outputs
-from .io.images import Roi, float_image_bytes, pgm_bytes, png_bytes, require_finite, resolve_pgm_scale, roi_slices
-from .io.smv import RTD, SMVHeader, image_stats, int_image, smv_bytes
-from .printout import geometry_lines
-from .rng import noise_image
-from .setup import Setup, build_setup
-from .simulate import render
+
+if TYPE_CHECKING:  # the heavy imports (torch, typer, pydantic) wait until a command needs them
+    import numpy as np
+    import torch
+    import typer
+
+    from .config import OutputConfig, SimulationConfig
+    from .flags import RunOptions
+    from .io.cbf import CBFGeometry
+    from .io.files import Data
+    from .io.images import Roi
+    from .io.smv import SMVHeader
+    from .setup import Setup
 
 EXIT_INPUT_ERROR = 2
 
-app = typer.Typer(add_completion=False, help="nanobrag's own commands; without one, nanobrag takes nanoBragg's flags.")
+# The commands of build_app(), known without importing typer (a test keeps the two in step).
+SUBCOMMANDS = ("batch", "kernels", "probe-gradients", "refine", "version")
 
 
-@app.callback()
-def _commands() -> None:
-    """nanobrag's own commands; without one, nanobrag takes nanoBragg's flags (nanobrag -h)."""
+def build_app() -> typer.Typer:
+    """nanobrag's own commands as a typer app (built on demand: typer costs import time)."""
+    import typer
 
+    from . import __version__
+    from .batch import batch_command
+    from .commands import register as register_gradient_commands
+    from .kernels_command import kernels_app
 
-@app.command()
-def version() -> None:
-    """Print nanobrag's version."""
-    typer.echo(f"nanobrag {__version__}")
+    app = typer.Typer(
+        add_completion=False, help="nanobrag's own commands; without one, nanobrag takes nanoBragg's flags."
+    )
 
+    @app.callback()
+    def _commands() -> None:
+        """nanobrag's own commands; without one, nanobrag takes nanoBragg's flags (nanobrag -h)."""
 
-register_gradient_commands(app)  # probe-gradients, refine
+    @app.command()
+    def version() -> None:
+        """Print nanobrag's version."""
+        typer.echo(f"nanobrag {__version__}")
+
+    app.command("batch")(batch_command)
+    app.add_typer(kernels_app, name="kernels")
+    register_gradient_commands(app)  # probe-gradients, refine
+    return app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nanobrag`` console script; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        return _run_subcommand(args)
+    if args and args[0] in ("-h", "-help", "--help"):
+        from .flags import flag_help
+
+        print(flag_help())
+        return 0
+    return run_reporting_errors(args)
+
+
+def run_reporting_errors(args: Sequence[str]) -> int:
+    """One nanoBragg command line; bad input is one line on stderr and exit status 2."""
+    from pydantic import ValidationError
+
     try:
-        if args and args[0] in _subcommand_names():
-            return _run_subcommand(args)
-        if args and args[0] in ("-h", "-help", "--help"):
-            print(flag_help())
-            return 0
         run_legacy(args)
         return 0
     except InputError as err:
@@ -82,13 +106,11 @@ def _input_error(message: str) -> int:
     return EXIT_INPUT_ERROR
 
 
-def _subcommand_names() -> set[str]:
-    return set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-
-
 def _run_subcommand(args: list[str]) -> int:
     try:
-        app(args=args, prog_name="nanobrag")
+        build_app()(args=args, prog_name="nanobrag")
+    except InputError as err:
+        return _input_error(str(err))
     except SystemExit as done:  # typer's standalone mode always exits
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     return 0
@@ -96,21 +118,31 @@ def _run_subcommand(args: list[str]) -> int:
 
 def run_legacy(args: Sequence[str]) -> None:
     """nanoBragg's command line: parse, simulate, write every output or none."""
+    from .flags import parse_flags
+    from .io.files import StagedOutputs, claim_outputs
+    from .io.images import require_finite
+    from .threads import configure_threads
+
     simulation, outputs, options = parse_flags(args)
     for warning in options.warnings:
         print(f"nanobrag: warning: {warning}", file=sys.stderr)
     if not options.quiet:
         for note in options.notes:
             print(f"nanobrag: note: {note}", file=sys.stderr)
+    configure_threads(options.threads)
     if outputs.noisefile is not None or outputs.cbffile is not None:
         # nanoBragg seeds from the clock (as -time()) unless -seed is given; fixed now so the
         # printout, the noise image and the CBF image agree.
         outputs = outputs.model_copy(update={"seed": outputs.seed if outputs.seed is not None else int(time.time())})
+    if outputs.noisefile is not None:
+        from .noise import prepare_in_background
+
+        prepare_in_background(options.noise_engine)  # the generator loads while the image renders
     with StagedOutputs() as staged:
         claim_outputs(staged, simulation, outputs)  # every target checked before anything is written
         rendered = render_float_image(simulation, options, outputs)
         require_finite(rendered.image)
-        files, report = _encode_outputs(rendered, outputs)
+        files, report = _encode_outputs(rendered, outputs, options)
         for path, data in files:
             staged.stage(path, data)
     if not options.quiet:
@@ -133,6 +165,13 @@ def render_float_image(
     simulation: SimulationConfig, options: RunOptions, outputs: OutputConfig | None = None
 ) -> Rendered:
     """Simulate, printing nanoBragg's geometry printout (unless -quiet) and any -printout traces."""
+    import torch
+
+    from .printout import geometry_lines
+    from .progress import ProgressDisplay
+    from .renderer import render
+    from .setup import build_setup
+
     if options.device == "cuda" and not torch.cuda.is_available():
         raise InputError("-device cuda: no CUDA device is available")
 
@@ -152,18 +191,21 @@ def render_float_image(
             ),
             flush=True,
         )
-    image = render(setup, compile=options.compile).detach().to(device="cpu", dtype=torch.float32).numpy()
+    show = options.progress and not options.quiet
+    with torch.no_grad(), ProgressDisplay("rendering", "pixel-steps", enabled=show) as progress:
+        image = render(setup, kernel=options.kernel, progress=progress)
+    float_image = image.to(device="cpu", dtype=torch.float32).numpy()
     if options.printout:
-        _print_traces(setup, image, options.printout_pixel)
+        _print_traces(setup, float_image, options.printout_pixel)
     evaluated = None
     if setup.mask is not None:
         evaluated = setup.mask.cpu().numpy()
-    return Rendered(image, smv_header(setup), setup.roi, evaluated, cbf_geometry(setup))
+    return Rendered(float_image, smv_header(setup), setup.roi, evaluated, cbf_geometry(setup))
 
 
 def _print_traces(setup: Setup, image: np.ndarray, pixel: tuple[int, int] | None) -> None:
     """nanoBragg's per-pixel trace: for -printout_pixel's pixel, or for every pixel simulated."""
-    from .simulate import roi_bounds
+    from .renderer import roi_bounds
     from .trace import trace_pixel
 
     row0, row1, col0, col1 = roi_bounds(setup)
@@ -180,6 +222,9 @@ def _print_traces(setup: Setup, image: np.ndarray, pixel: tuple[int, int] | None
 
 def cbf_geometry(setup: Setup) -> CBFGeometry:
     """The miniCBF header values of a resolved setup."""
+    from .io.cbf import CBFGeometry
+    from .io.smv import RTD
+
     geometry = setup.geometry
 
     def scalar(value: torch.Tensor) -> float:
@@ -201,6 +246,8 @@ def cbf_geometry(setup: Setup) -> CBFGeometry:
 
 def smv_header(setup: Setup) -> SMVHeader:
     """The SMV header values of a resolved setup, in nanoBragg's variables and units."""
+    from .io.smv import SMVHeader
+
     geometry, grid = setup.geometry, setup.geometry.grid
 
     def scalar(value: torch.Tensor) -> float:
@@ -227,8 +274,17 @@ def smv_header(setup: Setup) -> SMVHeader:
     )
 
 
-def _encode_outputs(rendered: Rendered, outputs: OutputConfig) -> tuple[list[tuple[Path, bytes]], list[str]]:
-    """The bytes of every requested file, and the summary nanoBragg would print."""
+def _encode_outputs(
+    rendered: Rendered, outputs: OutputConfig, options: RunOptions
+) -> tuple[list[tuple[Path, Data]], list[str]]:
+    """The content of every requested file, and the summary nanoBragg would print."""
+    import numpy as np
+
+    from .io.cbf import cbf_bytes
+    from .io.images import float_image_bytes, pgm_bytes, png_bytes, resolve_pgm_scale, roi_slices
+    from .io.smv import image_stats, int_image, smv_parts
+    from .noise import noise_image
+
     image, header, roi = rendered.image, rendered.header, rendered.roi
     stats = image_stats(image, roi, rendered.evaluated)
     where = f"pixel (fast {stats.max_pixel[1]}, slow {stats.max_pixel[0]})" if stats.max_pixel else "no pixel"
@@ -236,13 +292,13 @@ def _encode_outputs(rendered: Rendered, outputs: OutputConfig) -> tuple[list[tup
         f"max_I = {stats.max_I:g}  at {where}",
         f"mean= {stats.mean:g} rms= {stats.rms:g} rmsd= {stats.rmsd:g}",
     ]
-    files: list[tuple[Path, bytes]] = []
+    files: list[tuple[Path, Data]] = []
     if outputs.floatfile is not None:
         files.append((outputs.floatfile, float_image_bytes(image)))
     int_pixels, intfile_scale = int_image(image, outputs.intfile_scale, outputs.adc_offset, roi)
     report.append(f"intfile_scale = {intfile_scale:g}")
     if outputs.intfile is not None:
-        files.append((outputs.intfile, smv_bytes(int_pixels, header, "int")))
+        files.append((outputs.intfile, smv_parts(int_pixels, header, "int")))
     if outputs.pgmfile is not None:
         pgm_scale = resolve_pgm_scale(outputs.pgm_scale, stats.rmsd, intfile_scale)
         report.append(f"pgm_scale = {pgm_scale:g}")
@@ -250,12 +306,15 @@ def _encode_outputs(rendered: Rendered, outputs: OutputConfig) -> tuple[list[tup
     photons = None
     if outputs.noisefile is not None:
         seed = outputs.seed if outputs.seed is not None else int(time.time())  # nanoBragg: -time()
-        noise_pixels, total, overloads = noise_image(image, seed, outputs.adc_offset, roi)
+        noise_pixels, total, overloads = noise_image(
+            image, seed, outputs.adc_offset, roi, options.noise_engine, device=options.device
+        )
         report.append(f"{total:.0f} photons on noise image ({overloads} overloads), seed {seed}")
-        files.append((outputs.noisefile, smv_bytes(noise_pixels, header, "noise")))
-        rows, cols = roi_slices(image.shape, roi)
-        photons = np.zeros(image.shape, dtype=np.int64)
-        photons[rows, cols] = noise_pixels[rows, cols].astype(np.int64) - int(outputs.adc_offset)
+        files.append((outputs.noisefile, smv_parts(noise_pixels, header, "noise")))
+        if outputs.cbffile is not None:
+            rows, cols = roi_slices(image.shape, roi)
+            photons = np.zeros(image.shape, dtype=np.int64)
+            photons[rows, cols] = noise_pixels[rows, cols].astype(np.int64) - int(outputs.adc_offset)
     if outputs.pngfile is not None:
         files.append((outputs.pngfile, png_bytes(image)))
     if outputs.cbffile is not None and rendered.cbf is not None:
@@ -265,6 +324,10 @@ def _encode_outputs(rendered: Rendered, outputs: OutputConfig) -> tuple[list[tup
 
 def cbf_counts(image: np.ndarray, photons: np.ndarray | None, evaluated: np.ndarray | None) -> np.ndarray:
     """The CBF's integers: the noise image's photons if there is one, else the photons rounded; masked: -1."""
+    import numpy as np
+
+    from .io.cbf import MASKED
+
     counts = photons if photons is not None else np.floor(image.astype(np.float64) + 0.5).astype(np.int64)
     counts = np.clip(counts, 0, np.iinfo(np.int32).max).astype(np.int32)
     if evaluated is not None:

@@ -70,8 +70,8 @@ def _simulation_from_flags(flags: list[str]) -> tuple[SimulationConfig, torch.dt
     config, _outputs, options = parse_flags(flags)
     for warning in options.warnings:
         _stderr(f"nanobrag: warning: {warning}")
-    if options.compile:
-        raise InputError("-compile: gradient commands run the eager path; leave -compile out")
+    if options.kernel == "fused":
+        raise InputError("-kernel fused/-compile: gradient commands run the eager path; leave it out")
     if options.device == "cuda" and not torch.cuda.is_available():
         raise InputError("-device cuda: no CUDA device is available")
     return config, _DTYPES[options.dtype], options.device

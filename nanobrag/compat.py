@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-import torch
-
 from .io.smv import RTD
 
 
@@ -78,46 +76,4 @@ def stale_phi_angles(start: float, step: float, steps: int) -> tuple[list[float]
     return as_evaluated(carried_over), as_evaluated(0.0)
 
 
-@dataclass
-class StaleStart:
-    """The stale phi-0 quirk's run-wide state: the run's first evaluation that reaches the spindle
-    loop (first pixel, layer, sub-pixel and source not cut by -dmin) sees the unrotated crystal, and
-    it is still to come while ``pending``. The renderer carries it in nanoBragg's pixel order."""
-
-    pending: bool
-
-
-def first_reached_row(kept: torch.Tensor | None, rows: int) -> int | None:
-    """Index of the first (pixel, layer, sub-pixel, source) evaluation that is not cut by -dmin."""
-    if kept is None:
-        return 0 if rows else None
-    flat = kept.reshape(-1).nonzero()
-    return int(flat[0, 0]) if flat.numel() else None
-
-
-def running_product(
-    contributions: torch.Tensor, factors: torch.Tensor, reached: torch.Tensor, start: torch.Tensor
-) -> torch.Tensor:
-    """nanoBragg's ``I += x; I *= w`` over a pixel's evaluations, in its loop order.
-
-    ``contributions``, ``factors`` and ``reached`` are (pixels, evaluations); an evaluation that C
-    skips (``reached`` False) neither adds nor multiplies. ``start`` is the value I starts from (the
-    water term). The result is start * prod(w) + sum_e x_e * prod_{e' >= e} w_e', computed with a
-    reversed cumulative product so that it stays vectorised.
-    """
-    w = torch.where(reached, factors, torch.ones_like(factors))
-    x = torch.where(reached, contributions, torch.zeros_like(contributions))
-    suffix = torch.flip(torch.cumprod(torch.flip(w, dims=[1]), dim=1), dims=[1])  # prod_{e' >= e} w
-    total = suffix[:, 0] if suffix.shape[1] else torch.ones_like(start)
-    return start * total + (x * suffix).sum(dim=1)
-
-
-def source_weights(intensities: torch.Tensor) -> torch.Tensor:
-    """Relative source weights for corrected -sourcefile runs: I_s / mean(I), so equal intensities give 1."""
-    mean = intensities.mean()
-    if not bool(torch.isfinite(mean)) or float(mean) == 0.0:
-        return torch.ones_like(intensities)
-    return intensities / mean
-
-
-__all__ = ["RTD", "Quirks", "StaleStart", "first_reached_row", "running_product", "source_weights", "stale_phi_angles"]
+__all__ = ["RTD", "Quirks", "stale_phi_angles"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -321,62 +322,106 @@ def resolve_roi(cfg: DetectorConfig, grid: PixelGrid) -> tuple[int, int, int, in
     )
 
 
+class DetectorFrame(NamedTuple):
+    """The tensors that place pixels in space (metres): what the renderer needs of the detector.
+
+    ``pixel_size`` is a 0-d tensor so that compiled kernels take it as an input rather than
+    baking it in.
+    """
+
+    pix0: torch.Tensor  # (3,) crystal to the first pixel's outer corner
+    fdet: torch.Tensor  # (3,) unit fast axis
+    sdet: torch.Tensor  # (3,) unit slow axis
+    odet: torch.Tensor  # (3,) unit normal
+    beam: torch.Tensor  # (3,) unit incident-beam direction (curved detectors start from it)
+    distance: torch.Tensor  # () sphere radius of a curved detector
+    close_distance: torch.Tensor  # () distance of the detector plane from the crystal
+    pixel_size: torch.Tensor  # ()
+
+
+def detector_frame(geom: DetectorGeometry) -> DetectorFrame:
+    """The frame of a resolved detector."""
+    pixel = torch.tensor(geom.grid.pixel_size, dtype=geom.pix0.dtype, device=geom.pix0.device)
+    return DetectorFrame(
+        geom.pix0, geom.fdet, geom.sdet, geom.odet, geom.beam, geom.distance, geom.close_distance, pixel
+    )
+
+
 def pixel_positions(
-    geom: DetectorGeometry,
+    frame: DetectorFrame,
     slow: torch.Tensor,
     fast: torch.Tensor,
-    oversample: int,
+    sub_index: torch.Tensor,
     layer_depths: torch.Tensor,
     curved: bool,
+    curved_lab_axes: bool = True,
 ) -> torch.Tensor:
-    """Sub-pixel centres, (pixels, layers, oversample^2, 3) in metres, sub-pixels slow-major.
+    """Sub-pixel centres in metres, component-first: (3, layers, oversample^2, pixels).
 
-    ``layer_depths`` (layers,) are offsets along the detector normal (sensor layers).
+    ``slow``/``fast`` (pixels,) are integer pixel indices; ``sub_index`` is ``arange(oversample)``
+    (its length is the oversampling); ``layer_depths`` (layers,) are offsets along the detector
+    normal (sensor layers). Sub-pixels are slow-major; pixels come last so that every
+    per-evaluation tensor is contiguous along the longest axis. ``curved_lab_axes`` chooses how a
+    curved detector is bent (nanoBragg's quirk, or corrected: see :mod:`nanobrag.compat`).
     """
-    dtype = geom.pix0.dtype
-    sub = geom.grid.pixel_size / oversample
-    offsets = torch.arange(oversample, dtype=dtype, device=slow.device)
-    f_m = sub * (fast.to(dtype)[:, None] * oversample + offsets) + sub / 2.0  # (P, O), metres from pix0
-    s_m = sub * (slow.to(dtype)[:, None] * oversample + offsets) + sub / 2.0
-    in_plane = (s_m[:, :, None, None] * geom.sdet + f_m[:, None, :, None] * geom.fdet).flatten(1, 2)  # (P,Q,3)
-    pos = in_plane[:, None] + layer_depths[None, :, None, None] * geom.odet + geom.pix0  # (P,T,Q,3)
+    dtype = frame.pix0.dtype
+    oversample = sub_index.shape[0]
+    sub = frame.pixel_size / oversample
+    # Whole sub-pixel counts first (exact), then metres from pix0, as nanoBragg computes them.
+    f_m = sub * (fast * oversample + sub_index[:, None]).to(dtype) + sub / 2.0  # (O, P)
+    s_m = sub * (slow * oversample + sub_index[:, None]).to(dtype) + sub / 2.0
+
+    def column(v: torch.Tensor) -> torch.Tensor:
+        return v.view(3, 1, 1, 1)
+
+    in_plane = s_m[None, :, None, :] * column(frame.sdet) + f_m[None, None, :, :] * column(frame.fdet)
+    in_plane = in_plane.flatten(1, 2)  # (3, Q, P): sub-pixel (i_slow, i_fast) at i_slow * O + i_fast
+    depth = layer_depths[None, :, None, None] * column(frame.odet)  # (3, T, 1, 1)
+    pos = in_plane[:, None] + depth + column(frame.pix0)  # (3, T, Q, P)
     if curved:
-        pos = _curved(geom, pos)
+        pos = _curved(frame, pos, curved_lab_axes)
     return pos
 
 
-def _curved(geom: DetectorGeometry, flat: torch.Tensor) -> torch.Tensor:
-    """Flat sub-pixel positions bent onto a sphere about the crystal (-curved_det)."""
-    start = (geom.distance * geom.beam).expand_as(flat)
-    if geom.curved_lab_axes:
+def _curved(frame: DetectorFrame, flat: torch.Tensor, lab_axes: bool) -> torch.Tensor:
+    """Flat sub-pixel positions (3, ...) bent onto a sphere about the crystal (-curved_det)."""
+
+    def column(v: torch.Tensor) -> torch.Tensor:
+        return v.view((3,) + (1,) * (flat.dim() - 1))
+
+    start = (frame.distance * column(frame.beam)).expand_as(flat)
+    if lab_axes:
         # nanoBragg reads the lab y and z components of the flat position as arc lengths about the
         # slow and fast axes (which, in MOSFLM's frame, swaps and mirrors the image), at radius
         # "distance" whatever the sensor depth.
-        bent = rotate_about_axis(start, geom.sdet, flat[..., 1] / geom.distance)
-        return rotate_about_axis(bent, geom.fdet, flat[..., 2] / geom.distance)
+        bent = rotate_about_axis(start, frame.sdet, flat[1] / frame.distance, dim=0)
+        return rotate_about_axis(bent, frame.fdet, flat[2] / frame.distance, dim=0)
     # Corrected: the offsets from the direct-beam spot along the detector's own fast and slow axes
     # are arc lengths at radius "distance", and a sensor layer's depth adds to the radius.
     offset = flat - start
-    along_fast, along_slow, depth = (
-        (offset * geom.fdet).sum(-1),
-        (offset * geom.sdet).sum(-1),
-        (offset * geom.odet).sum(-1),
-    )
-    toward_fast = unit(torch.linalg.cross(geom.beam, geom.fdet))  # rotating the beam about it moves it along fdet
-    toward_slow = unit(torch.linalg.cross(geom.beam, geom.sdet))
-    bent = rotate_about_axis(start, toward_fast, along_fast / geom.distance)
-    bent = rotate_about_axis(bent, toward_slow, along_slow / geom.distance)
-    return bent * ((geom.distance + depth) / geom.distance)[..., None]
+    along_fast = (offset * column(frame.fdet)).sum(0)
+    along_slow = (offset * column(frame.sdet)).sum(0)
+    depth = (offset * column(frame.odet)).sum(0)
+    toward_fast = unit(torch.linalg.cross(frame.beam, frame.fdet))  # rotating the beam about it moves it along fdet
+    toward_slow = unit(torch.linalg.cross(frame.beam, frame.sdet))
+    bent = rotate_about_axis(start, toward_fast, along_fast / frame.distance, dim=0)
+    bent = rotate_about_axis(bent, toward_slow, along_slow / frame.distance, dim=0)
+    return bent * ((frame.distance + depth) / frame.distance)
 
 
-def solid_angle(geom: DetectorGeometry, airpath: torch.Tensor, point_pixel: bool) -> torch.Tensor:
+def solid_angle(frame: DetectorFrame, airpath: torch.Tensor, point_pixel: bool) -> torch.Tensor:
     """Solid angle of a pixel seen from the crystal: (pixel/R)^2 * cos(obliquity), or 1/R^2 for point pixels."""
     if point_pixel:
         return 1.0 / airpath**2
-    return geom.grid.pixel_size**2 / airpath**2 * geom.close_distance / airpath
+    return frame.pixel_size**2 / airpath**2 * frame.close_distance / airpath
 
 
-def capture_fraction(parallax: torch.Tensor, layer: torch.Tensor, sensor: SensorLayers) -> torch.Tensor:
-    """Fraction of photons absorbed in sensor layer ``layer`` for rays with cos(obliquity) ``parallax``."""
-    depth = sensor.step * sensor.mu / parallax
+def capture_fraction(
+    parallax: torch.Tensor, layer: torch.Tensor, attenuation_per_layer: torch.Tensor | float
+) -> torch.Tensor:
+    """Fraction of photons absorbed in sensor layer ``layer`` for rays with cos(obliquity) ``parallax``.
+
+    ``attenuation_per_layer`` is the layer thickness times the attenuation coefficient (mu * step).
+    """
+    depth = attenuation_per_layer / parallax
     return torch.exp(-layer * depth) - torch.exp(-(layer + 1) * depth)

@@ -52,7 +52,9 @@ class RunOptions:
 
     dtype: str = "float64"
     device: str = "cpu"
-    compile: bool = False
+    kernel: str = "auto"  # auto | fused | eager (see nanobrag.renderer.render)
+    threads: int | None = None  # None: the cores available to the process
+    noise_engine: str = "c"  # c: nanoBragg's generator, pixel for pixel; torch: vectorised Poisson
     quiet: bool = False
     strict: bool = False
     progress: bool = True  # nanoBragg's -progress / -noprogress
@@ -796,6 +798,13 @@ def _run_choice(key: str, options: Sequence[str]) -> Apply:
     return apply
 
 
+def _run_threads(draft: _Draft, flag: str, args: list[str], values: Values) -> None:
+    threads = values.integer(args[0])
+    if threads < 1:
+        raise InputError(f"{flag}: expected a positive number of threads, got {args[0]!r}")
+    draft.set("run.threads", threads, flag)
+
+
 NANOBRAG_FLAGS: tuple[OwnFlag, ...] = (
     OwnFlag("-pngfile", "FILE", "8-bit PNG picture (log stretch)", _output_file("output.pngfile")),
     OwnFlag(
@@ -811,7 +820,20 @@ NANOBRAG_FLAGS: tuple[OwnFlag, ...] = (
         _run_choice("run.dtype", ("float32", "float64")),
     ),
     OwnFlag("-device", "cpu|cuda", "where to compute (default cpu)", _run_choice("run.device", ("cpu", "cuda"))),
-    OwnFlag("-compile", "", "compile the lattice hot loop with torch.compile", _constant("run.compile", True)),
+    OwnFlag(
+        "-kernel",
+        "auto|fused|eager",
+        "how chunks are evaluated: compiled (fused), plain torch (eager), or fused where it pays (auto)",
+        _run_choice("run.kernel", ("auto", "fused", "eager")),
+    ),
+    OwnFlag("-compile", "", "same as -kernel fused", _constant("run.kernel", "fused")),
+    OwnFlag("-threads", "N", "CPU threads (default: the cores available to the process)", _run_threads),
+    OwnFlag(
+        "-noise_engine",
+        "c|torch",
+        "noise image: nanoBragg's own generator (c, identical pixels) or a vectorised torch sampler",
+        _run_choice("run.noise_engine", ("c", "torch")),
+    ),
     OwnFlag("-quiet", "", "print nothing but warnings and errors", _constant("run.quiet", True)),
     OwnFlag("-strict", "", "arguments nanoBragg would ignore are errors", _constant("run.strict", True)),
     OwnFlag("-corrected", "", "corrected physics for every nanoBragg quirk (docs/physics.md)", _nothing),

@@ -21,8 +21,8 @@ import torch
 from .config import SimulationConfig, resolved_cell
 from .errors import InputError
 from .io.files import write_bytes_atomic
+from .renderer import simulate
 from .setup import PARAMETERS, build_setup
-from .simulate import simulate
 
 CELL_PARAMETERS = ("cell_a", "cell_b", "cell_c", "cell_alpha", "cell_beta", "cell_gamma")
 

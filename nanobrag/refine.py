@@ -36,8 +36,8 @@ from .config import CrystalShape, SimulationConfig
 from .detector import resolve_pixel_grid
 from .errors import InputError
 from .gradients import CELL_PARAMETERS, check_parameter_names, starting_values
+from .renderer import simulate
 from .setup import PARAMETERS, build_setup
-from .simulate import simulate
 
 REFINABLE = CELL_PARAMETERS + ("misset_x", "misset_y", "misset_z", "distance", "beam_x", "beam_y")
 

@@ -27,9 +27,9 @@ def axis_rotation(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     ``axis`` is (..., 3) and ``angle`` broadcasts against its batch shape; returns (..., 3, 3).
     """
     angle = torch.as_tensor(angle, dtype=axis.dtype, device=axis.device)
-    batch = torch.broadcast_shapes(axis.shape[:-1], angle.shape)
-    axis = axis.expand(*batch, 3)
-    angle = angle.expand(batch)
+    # broadcast_tensors, not torch.broadcast_shapes: the latter imports sympy (seconds of startup).
+    axis_x, angle = torch.broadcast_tensors(axis[..., 0], angle)
+    axis = axis.expand(*axis_x.shape, 3)
     c, s = angle.cos()[..., None, None], angle.sin()[..., None, None]
     x, y, z = axis.unbind(-1)
     zero = torch.zeros_like(x)
@@ -39,11 +39,18 @@ def axis_rotation(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     return c * eye + s * cross + (1 - c) * outer
 
 
-def rotate_about_axis(v: torch.Tensor, axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rotate vectors ``v`` (..., 3) about unit ``axis`` (3,) by per-vector ``angle`` (...)."""
-    cos, sin = angle.cos()[..., None], angle.sin()[..., None]
-    along = (v * axis).sum(-1, keepdim=True) * axis
-    return along * (1 - cos) + v * cos + torch.linalg.cross(axis.expand_as(v), v) * sin
+def rotate_about_axis(v: torch.Tensor, axis: torch.Tensor, angle: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Rotate vectors ``v`` about unit ``axis`` (3,) by per-vector ``angle``.
+
+    The components of ``v`` lie along ``dim`` (last by default; 0 for component-first layouts);
+    ``angle`` has the shape of ``v`` without that dimension.
+    """
+    shape = [1] * v.dim()
+    shape[dim] = 3
+    axis_b = axis.view(shape)
+    cos, sin = angle.cos().unsqueeze(dim), angle.sin().unsqueeze(dim)
+    along = (v * axis_b).sum(dim, keepdim=True) * axis_b
+    return along * (1 - cos) + v * cos + torch.linalg.cross(axis_b.expand_as(v), v, dim=dim) * sin
 
 
 def unit(v: torch.Tensor) -> torch.Tensor:

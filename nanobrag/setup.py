@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import beam as beam_mod
-from .compat import Quirks, source_weights, stale_phi_angles
+from .compat import Quirks, stale_phi_angles
 from .config import CrystalShape, SimulationConfig, check_cell_edges, mosflm_real_cell, resolved_cell
 from .crystal import (
     Lattice,
@@ -68,7 +68,7 @@ PARAMETERS: dict[str, tuple[str, str]] = {
 
 @dataclass
 class Setup:
-    """Everything :func:`nanobrag.simulate.render` needs, as tensors on one device and dtype."""
+    """Everything :func:`nanobrag.renderer.render` needs, as tensors on one device and dtype."""
 
     config: SimulationConfig
     lattice: Lattice
@@ -378,7 +378,7 @@ def _build_sources(
         sources = beam_mod.file_sources(table, geometry.beam, wavelength, bm.sourcefile)
         if not quirks.source_weights_ignored:
             intensities = torch.as_tensor(table[:, 3], dtype=wavelength.dtype, device=wavelength.device)
-            sources.weight = source_weights(torch.nan_to_num(intensities, nan=1.0))  # missing: 1, as in C
+            sources.weight = beam_mod.source_weights(torch.nan_to_num(intensities, nan=1.0))  # missing: 1, as in C
         return sources
 
     hdiv, vdiv, disp = resolved_beam_sampling(config)

@@ -3,15 +3,28 @@
 The table is a dense grid over the HKL file's index ranges (missing reflections hold default_F).
 nanoBragg interpolates with a 4x4x4 Lagrange polynomial around the fractional index, and the first
 time any evaluation falls within two indices of the table edge it switches interpolation off for
-the rest of the run. :class:`InterpolationSwitch` carries that run-wide state between pixel chunks,
-which are evaluated in nanoBragg's order.
+the rest of the run. The renderer carries that run-wide state between pixel chunks, which are
+evaluated in nanoBragg's order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
+
+
+class StructureTable(NamedTuple):
+    """A dense F table as tensors only (what compiled kernels take as inputs).
+
+    ``lower``/``upper`` (3,) are the first and last Miller index on each axis, in the table's dtype.
+    """
+
+    values: torch.Tensor  # (h_range, k_range, l_range)
+    lower: torch.Tensor
+    upper: torch.Tensor
+    default_F: torch.Tensor  # ()
 
 
 @dataclass
@@ -28,14 +41,16 @@ class StructureFactors:
     @property
     def upper(self) -> tuple[int, int, int]:
         assert self.table is not None
-        return tuple(lo + n - 1 for lo, n in zip(self.lower, self.table.shape))  # type: ignore[return-value]
+        h, k, l = (lo + n - 1 for lo, n in zip(self.lower, self.table.shape))
+        return h, k, l
 
-
-@dataclass
-class InterpolationSwitch:
-    """nanoBragg's run-wide interpolation flag; it only ever turns off."""
-
-    on: bool
+    def tensors(self) -> StructureTable:
+        """The table and its bounds as tensors on the table's dtype and device."""
+        assert self.table is not None
+        like = dict(dtype=self.table.dtype, device=self.table.device)
+        return StructureTable(
+            self.table, torch.tensor(self.lower, **like), torch.tensor(self.upper, **like), self.default_F
+        )
 
 
 def nearest_index(hkl: torch.Tensor) -> torch.Tensor:
@@ -43,23 +58,19 @@ def nearest_index(hkl: torch.Tensor) -> torch.Tensor:
     return torch.ceil(hkl - 0.5)
 
 
-def _bounds(sf: StructureFactors, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _bounds(table: StructureTable, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Lower and upper table indices shaped to broadcast against component-first ``like`` (3, ...)."""
     shape = (3,) + (1,) * (like.dim() - 1)
-    lower = torch.tensor(sf.lower, dtype=like.dtype, device=like.device).view(shape)
-    upper = torch.tensor(sf.upper, dtype=like.dtype, device=like.device).view(shape)
-    return lower, upper
+    return table.lower.view(shape), table.upper.view(shape)
 
 
-def lookup_nearest(sf: StructureFactors, hkl0: torch.Tensor) -> torch.Tensor:
+def lookup_nearest(table: StructureTable, hkl0: torch.Tensor) -> torch.Tensor:
     """F at whole indices ``hkl0`` (3, ...); default_F outside the table."""
-    if sf.table is None:
-        return sf.default_F.expand(hkl0.shape[1:])
-    lower, upper = _bounds(sf, hkl0)
+    lower, upper = _bounds(table, hkl0)
     inside = ((hkl0 >= lower) & (hkl0 <= upper)).all(0)
     idx = torch.where(inside, hkl0 - lower, torch.zeros_like(hkl0)).long()
-    values = sf.table[idx[0], idx[1], idx[2]]
-    return torch.where(inside, values, sf.default_F)
+    values = table.values[idx[0], idx[1], idx[2]]
+    return torch.where(inside, values, table.default_F)
 
 
 def _lagrange_weights(x: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
@@ -69,20 +80,28 @@ def _lagrange_weights(x: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
     return torch.stack([n1 * n2 * n3 / -6.0, n0 * n2 * n3 / 2.0, n0 * n1 * n3 / -2.0, n0 * n1 * n2 / 6.0])
 
 
-def interpolation_safe(sf: StructureFactors, hkl: torch.Tensor) -> torch.Tensor:
+def interpolation_safe(table: StructureTable, hkl: torch.Tensor) -> torch.Tensor:
     """Where the 4-point stencil stays inside the table, by nanoBragg's test on the fractional index."""
-    lower, upper = _bounds(sf, hkl)
+    lower, upper = _bounds(table, hkl)
     return ((hkl - 2 >= lower) & (hkl <= upper - 2)).all(0)
 
 
-def lookup_tricubic(sf: StructureFactors, hkl: torch.Tensor) -> torch.Tensor:
-    """Tricubic (4x4x4 Lagrange) interpolation of F at fractional ``hkl`` (3, n); callers ensure safety."""
-    assert sf.table is not None
+def lookup_tricubic(table: StructureTable, hkl: torch.Tensor) -> torch.Tensor:
+    """Tricubic (4x4x4 Lagrange) interpolation of F at fractional ``hkl`` (3, ...).
+
+    Where the stencil would leave the table (see :func:`interpolation_safe`) the nodes are clamped
+    into it, so the result there is finite but meaningless: callers select safe points.
+    """
     floor = torch.floor(hkl)
-    lower, _ = _bounds(sf, hkl)
-    base = (floor - lower - 1).long()  # table index of node floor-1, (3, n)
-    steps = torch.arange(4, device=hkl.device)[:, None]
-    hi, ki, li = base[0] + steps, base[1] + steps, base[2] + steps  # (4, n)
-    cube = sf.table[hi[:, None, None], ki[None, :, None], li[None, None, :]]  # (4,4,4,n)
-    wh, wk, wl = _lagrange_weights(hkl, floor).unbind(1)  # each (4, n)
-    return torch.einsum("ijkn,in,jn,kn->n", cube, wh, wk, wl)
+    lower, _ = _bounds(table, hkl)
+    base = (floor - lower - 1).long()  # table index of node floor-1, (3, ...)
+    weights = _lagrange_weights(hkl, floor)  # (4 nodes, 3 axes, ...)
+    last = table.values.shape
+    nodes = [[(base[axis] + i).clamp(0, last[axis] - 1) for i in range(4)] for axis in range(3)]
+    total = torch.zeros_like(hkl[0])
+    for i in range(4):  # the 4x4x4 stencil, unrolled so that each term stays elementwise
+        for j in range(4):
+            for k in range(4):
+                node = table.values[nodes[0][i], nodes[1][j], nodes[2][k]]
+                total = total + weights[i, 0] * weights[j, 1] * weights[k, 2] * node
+    return total

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from .beam import R_E_SQUARED, polarization_factor
-from .compat import running_product
-from .detector import capture_fraction, pixel_positions, solid_angle
+from .detector import capture_fraction, detector_frame, pixel_positions, solid_angle
+from .kernel import running_product
 from .physics import lattice_factor
 from .setup import Setup
 from .structure import interpolation_safe, lookup_nearest, lookup_tricubic, nearest_index
@@ -71,7 +71,7 @@ class PixelTrace:
 def first_reaching_pixel(setup: Setup) -> tuple[int, int] | None:
     """(fast, slow) of the pixel holding the run's first evaluation that reaches the spindle loop:
     the first pixel in nanoBragg's order, less masked pixels, with a source not cut by -dmin."""
-    from .simulate import roi_bounds
+    from .renderer import roi_bounds
 
     row0, row1, col0, col1 = roi_bounds(setup)
     depths = torch.zeros(1, dtype=setup.dtype, device=setup.device)
@@ -83,9 +83,7 @@ def first_reaching_pixel(setup: Setup) -> tuple[int, int] | None:
             continue
         if setup.dmin <= 0.0:
             return int(fast[0]), slow
-        pos = pixel_positions(
-            setup.geometry, torch.full_like(fast, slow), fast, setup.oversample, depths, setup.config.detector.curved
-        )
+        pos = _positions(setup, torch.full_like(fast, slow), fast, depths)
         direction = pos / pos.norm(dim=-1, keepdim=True)
         scattering = (direction[..., None, :] - setup.sources.incident) / setup.sources.wavelength[:, None]
         kept = ~(2.0 * setup.dmin * 0.5 * scattering.norm(dim=-1) > 1.0)
@@ -106,13 +104,13 @@ def trace_pixel(setup: Setup, fast: int, slow: int, pixel: float) -> PixelTrace:
     dtype, device = setup.dtype, setup.device
     index = torch.tensor([slow], device=device), torch.tensor([fast], device=device)
     depths = sensor.step * torch.arange(sensor.steps, dtype=dtype, device=device)
-    pos = pixel_positions(geom, index[0], index[1], setup.oversample, depths, det.curved)[0]  # (T,Q,3)
+    pos = _positions(setup, index[0], index[1], depths)[0]  # (T,Q,3)
     airpath = pos.norm(dim=-1)
     diffracted = pos / airpath[..., None]
-    omega = solid_angle(geom, airpath, det.point_pixel)  # (T,Q)
+    omega = solid_angle(detector_frame(geom), airpath, det.point_pixel)  # (T,Q)
     if sensor.thickness > 0.0:
         layers = torch.arange(sensor.steps, dtype=dtype, device=device)[:, None]
-        capture = capture_fraction((diffracted * geom.odet).sum(-1), layers, sensor)
+        capture = capture_fraction((diffracted * geom.odet).sum(-1), layers, sensor.step * sensor.mu)
     else:
         capture = torch.ones_like(omega)
     scattering = (diffracted[:, :, None, :] - sources.incident) / sources.wavelength[:, None]  # (T,Q,S,3)
@@ -212,9 +210,19 @@ def _structure_factors(setup: Setup, hkl: torch.Tensor) -> torch.Tensor:
     sf = setup.structure
     if sf.table is None:
         return sf.default_F.expand(hkl.shape[1:])
-    f_cell = lookup_nearest(sf, nearest_index(hkl))
+    table = sf.tensors()
+    f_cell = lookup_nearest(table, nearest_index(hkl))
     if sf.interpolate:
-        safe = interpolation_safe(sf, hkl)
-        if bool(safe.any()):
-            f_cell = f_cell.masked_scatter(safe, lookup_tricubic(sf, hkl[:, safe]))
+        f_cell = torch.where(interpolation_safe(table, hkl), lookup_tricubic(table, hkl), f_cell)
     return f_cell
+
+
+def _positions(setup: Setup, slow: torch.Tensor, fast: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    """Sub-pixel positions (pixels, layers, sub-pixels, 3) of pixels (``slow``, ``fast``)."""
+    geom = setup.geometry
+    sub_index = torch.arange(setup.oversample, dtype=torch.int32, device=slow.device)
+    pos = pixel_positions(
+        detector_frame(geom), slow.int(), fast.int(), sub_index, depths, setup.config.detector.curved,
+        geom.curved_lab_axes,
+    )  # fmt: skip
+    return pos.permute(3, 1, 2, 0)

@@ -30,7 +30,8 @@ from ..errors import InputError
 # An input that is a device or pipe is read up to this many bytes: /dev/zero would never end.
 STREAM_READ_LIMIT = 256 * 2**20
 
-Data = bytes | Iterable[bytes]
+# A file's content: bytes-like (a memoryview of an array is written without a copy), or parts in order.
+Data = bytes | memoryview | Iterable[bytes | memoryview]
 
 
 def size_text(n: int) -> str:

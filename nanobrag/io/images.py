@@ -21,6 +21,11 @@ from .files import read_input_bytes, write_bytes_atomic
 Roi = tuple[int, int, int, int]
 
 
+def row_blocks(rows: slice, block: int = 256) -> list[slice]:
+    """``rows`` cut into slices of at most ``block`` rows, so per-pixel conversions stay small in memory."""
+    return [slice(start, min(start + block, rows.stop)) for start in range(rows.start, rows.stop, block)]
+
+
 def roi_slices(shape: tuple[int, int], roi: Roi | None) -> tuple[slice, slice]:
     """(slow, fast) slices selecting the pixels nanoBragg's inclusive ``roi`` test keeps."""
     spixels, fpixels = shape
@@ -48,9 +53,9 @@ def require_finite(image: np.ndarray) -> None:
         )
 
 
-def float_image_bytes(image: np.ndarray) -> bytes:
-    """The raw file content: little-endian float32, slow-major."""
-    return np.ascontiguousarray(image, dtype="<f4").tobytes()
+def float_image_bytes(image: np.ndarray) -> memoryview:
+    """The raw file content, little-endian float32, slow-major: a view (no copy) when ``image`` is one."""
+    return memoryview(np.ascontiguousarray(image, dtype="<f4")).cast("B")
 
 
 def write_float_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
@@ -93,11 +98,11 @@ def pgm_bytes(image: np.ndarray, pgm_scale: float, roi: Roi | None = None) -> by
     """
     image = np.asarray(image, dtype=np.float32)
     spixels, fpixels = image.shape
-    # C converts the double product to unsigned char (truncation); negatives, undefined in C, become 0.
-    scaled = np.clip(image.astype(np.float64) * pgm_scale, 0.0, 255.0)
     pixels = np.zeros(image.shape, dtype=np.uint8)
     rows, cols = roi_slices(image.shape, roi)
-    pixels[rows, cols] = scaled[rows, cols].astype(np.uint8)
+    for block in row_blocks(rows):
+        # C converts the double product to unsigned char (truncation); negatives, undefined in C, become 0.
+        pixels[block, cols] = np.clip(image[block, cols].astype(np.float64) * pgm_scale, 0.0, 255.0).astype(np.uint8)
     header = f"P5\n{fpixels} {spixels}\n# pixels scaled by {pgm_scale:g}\n255\n".encode("ascii")
     return header + pixels.tobytes()
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InputError
 from .ctext import c_atof
 from .files import read_input_bytes, write_bytes_atomic
-from .images import Roi, roi_slices
+from .images import Roi, roi_slices, row_blocks
 
 HEADER_BYTES = 512
 # nanoBragg's RTD is 180*M_1_PI; the literal is M_1_PI from <math.h>, so degrees print identically.
@@ -98,12 +98,17 @@ def _header_text(header: SMVHeader, kind: SMVKind, header_bytes: int) -> bytes:
     ).encode("ascii")
 
 
-def smv_bytes(pixels: np.ndarray, header: SMVHeader, kind: SMVKind = "int") -> bytes:
-    """A whole SMV file: header, then the (slow, fast) pixels as little-endian uint16."""
+def smv_parts(pixels: np.ndarray, header: SMVHeader, kind: SMVKind = "int") -> tuple[bytes, memoryview]:
+    """An SMV file as (header, pixel data): the (slow, fast) pixels as little-endian uint16, uncopied."""
     pixels = np.asarray(pixels)
     if pixels.shape != (header.spixels, header.fpixels):
         raise ValueError(f"pixels have shape {pixels.shape}, header says {(header.spixels, header.fpixels)}")
-    return smv_header_bytes(header, kind) + np.ascontiguousarray(pixels, dtype="<u2").tobytes()
+    return smv_header_bytes(header, kind), memoryview(np.ascontiguousarray(pixels, dtype="<u2")).cast("B")
+
+
+def smv_bytes(pixels: np.ndarray, header: SMVHeader, kind: SMVKind = "int") -> bytes:
+    """A whole SMV file: header, then the (slow, fast) pixels as little-endian uint16."""
+    return b"".join(smv_parts(pixels, header, kind))
 
 
 def write_smv(
@@ -224,17 +229,30 @@ def image_stats(float_image: np.ndarray, roi: Roi | None = None, evaluated: np.n
     """
     image = np.asarray(float_image, dtype=np.float32)
     rows, cols = roi_slices(image.shape, roi)
-    values = image[rows, cols].astype(np.float64)
-    simulated = values if evaluated is None else values[np.asarray(evaluated)[rows, cols]]
-    n = simulated.size
-    mean = float(simulated.sum()) / max(n, 1)
-    rms = float(np.sqrt((simulated * simulated).sum() / (max(n, 2) - 1)))
-    rmsd = float(np.sqrt(((values - mean) ** 2).sum() / (max(values.size, 2) - 1)))
+    area = (rows.stop - rows.start) * (cols.stop - cols.start)
+    mask = None if evaluated is None else np.asarray(evaluated)
+    n = area if mask is None else int(np.count_nonzero(mask[rows, cols]))
+    # Sums in double, as C accumulates them, over row blocks so that no double copy of a large
+    # image is ever made.
+    blocks = row_blocks(rows)
+
+    def simulated(block: slice) -> np.ndarray:
+        values = image[block, cols].astype(np.float64)
+        return values if mask is None else values[mask[block, cols]]
+
+    total = sum(float(simulated(b).sum()) for b in blocks)
+    squares = sum(float(np.square(simulated(b)).sum()) for b in blocks)
+    mean = total / max(n, 1)
+    deviations = sum(float(np.square(image[b, cols].astype(np.float64) - mean).sum()) for b in blocks)
+    rms = float(np.sqrt(squares / (max(n, 2) - 1)))
+    rmsd = float(np.sqrt(deviations / (max(area, 2) - 1)))
     max_I, max_pixel = 0.0, None
-    if n and simulated.max() > 0.0:
-        slow, fast = np.unravel_index(int(np.argmax(values)), values.shape)
-        max_I = float(values[slow, fast])
-        max_pixel = (int(slow) + rows.start, int(fast) + cols.start)
+    if n:
+        values = image[rows, cols]  # masked pixels were never simulated and hold 0
+        if float(values.max()) > 0.0:
+            slow, fast = np.unravel_index(int(np.argmax(values)), values.shape)
+            max_I = float(values[slow, fast])
+            max_pixel = (int(slow) + rows.start, int(fast) + cols.start)
     return ImageStats(max_I=max_I, max_pixel=max_pixel, mean=mean, rms=rms, rmsd=rmsd, pixels=n)
 
 
@@ -252,7 +270,8 @@ def int_image(
         max_I = image_stats(image, roi).max_I
         scale = 55000.0 / max_I if max_I > 0.0 else 1.0
     rows, cols = roi_slices(image.shape, roi)
-    test = np.clip(image[rows, cols].astype(np.float64) * scale + adc_offset, 0.0, 65535.0)
     pixels = np.zeros(image.shape, dtype=np.uint16)
-    pixels[rows, cols] = np.floor((test + 0.5).astype(np.float32)).astype(np.uint16)
+    for block in row_blocks(rows):
+        test = np.clip(image[block, cols].astype(np.float64) * scale + adc_offset, 0.0, 65535.0)
+        pixels[block, cols] = np.floor((test + 0.5).astype(np.float32)).astype(np.uint16)
     return pixels, scale

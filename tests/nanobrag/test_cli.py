@@ -190,3 +190,40 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     assert done.returncode == 2
     assert done.stderr == "nanobrag: error: -pixel: expected a number, got 'none'\n" and done.stdout == ""
     assert not list(tmp_path.iterdir())
+
+
+def test_subcommand_names_are_the_apps_commands():
+    import typer
+
+    assert set(cli.SUBCOMMANDS) == set(typer.main.get_command(cli.build_app()).commands)
+
+
+_IMPORTS_AFTER = """
+import sys
+from nanobrag.cli import main
+code = main({args!r})
+watched = ("torch", "typer", "sympy", "torch._dynamo", "torch._inductor", "torch.fx.experimental.symbolic_shapes")
+heavy = [m for m in watched if m in sys.modules]
+print(code, " ".join(heavy))
+"""
+
+
+def _heavy_imports(args: list[str], cwd) -> tuple[str, set[str]]:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_AFTER.format(args=args)], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    code, *modules = done.stdout.split("\n")[-2].split(" ")
+    return code, set(modules) - {""}
+
+
+def test_help_imports_neither_torch_nor_typer(tmp_path):
+    assert _heavy_imports(["-h"], tmp_path) == ("0", set())
+
+
+def test_a_small_image_imports_no_compiler_and_no_sympy(tmp_path):
+    args = [*CELL, "-N", "3", "-detpixels", "16", "-floatfile", "f.bin", "-nopgm", "-nonoise", "-quiet"]
+    code, modules = _heavy_imports(args, tmp_path)
+    assert code == "0" and modules == {"torch"}

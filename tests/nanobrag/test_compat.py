@@ -16,16 +16,26 @@ import torch
 
 from nanobrag import build_setup, render, simulate
 from nanobrag.beam import R_E_SQUARED, water_background
-from nanobrag.compat import Quirks, running_product, stale_phi_angles
-from nanobrag.detector import pixel_positions, solid_angle
+from nanobrag.compat import Quirks, stale_phi_angles
+from nanobrag.detector import detector_frame, pixel_positions, solid_angle
 from nanobrag.flags import parse_flags
 from nanobrag.io.smv import SMVHeader, smv_bytes
+from nanobrag.kernel import running_product
 from nanobrag.physics import lattice_factor
 from nanobrag.trace import pixel_photons, trace_pixel
 
 TRICLINIC = "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -lambda 1 -distance 100"
 # CUSTOM geometry (MOSFLM's axes) so that -Xbeam/-Ybeam place the beam exactly, whatever the pixel size.
 CUSTOM = "-fdet_vector 0 0 1"
+
+
+def positions_by_pixel(geom, slow, fast, oversample, depths, curved):
+    """Sub-pixel positions as (pixels, layers, sub-pixels, 3) for these tests' indexing."""
+    sub_index = torch.arange(oversample, dtype=torch.int32)
+    frame = detector_frame(geom)
+    return pixel_positions(frame, slow.int(), fast.int(), sub_index, depths, curved, geom.curved_lab_axes).permute(
+        3, 1, 2, 0
+    )
 
 
 def config(command: str, corrected: bool = False):
@@ -116,14 +126,14 @@ def test_curved_detector_both_sides():
 
     def positions(corrected: bool) -> torch.Tensor:
         geom = build_setup(config(command, corrected)).geometry
-        return pixel_positions(geom, slow, fast, 1, depth, True)[:, 0, 0]
+        return positions_by_pixel(geom, slow, fast, 1, depth, True)[:, 0, 0]
 
     bent_c, bent = positions(False), positions(True)
     # Both put every pixel at the distance from the sample.
     torch.testing.assert_close(bent.norm(dim=-1), torch.full((16,), 0.1, dtype=torch.float64))
     torch.testing.assert_close(bent_c.norm(dim=-1), torch.full((16,), 0.1, dtype=torch.float64))
     # Corrected: a pixel keeps its direction from the flat detector's beam spot, up to the bending.
-    flat = pixel_positions(
+    flat = positions_by_pixel(
         build_setup(config(command.replace(" -curved_det", ""))).geometry, slow, fast, 1, depth, False
     )
     assert torch.all((flat[:, 0, 0, 1:] * bent[:, 1:]) > 0)
@@ -162,9 +172,9 @@ def test_sensor_layers_both_sides():
     command += " -detector_abs 300 -detector_thick 200 -detector_thicksteps 2"
     setup = build_setup(config(command))
     depths = setup.sensor.step * torch.arange(2, dtype=torch.float64)
-    pos = pixel_positions(setup.geometry, torch.tensor([6]), torch.tensor([4]), 1, depths, False)[0, :, 0]
+    pos = positions_by_pixel(setup.geometry, torch.tensor([6]), torch.tensor([4]), 1, depths, False)[0, :, 0]
     airpath = pos.norm(dim=-1)
-    omega = solid_angle(setup.geometry, airpath, False)
+    omega = solid_angle(detector_frame(setup.geometry), airpath, False)
     cos = (pos / airpath[:, None] * setup.geometry.odet).sum(-1)
     depth = setup.sensor.step * setup.sensor.mu / cos
     capture = torch.exp(-torch.arange(2) * depth) - torch.exp(-(torch.arange(2) + 1) * depth)
@@ -195,8 +205,8 @@ def test_oversample_omega_both_sides():
     nanobragg = image(command)
     setup = build_setup(config(command))
     slow, fast = torch.tensor([4]), torch.tensor([3])
-    pos = pixel_positions(setup.geometry, slow, fast, 2, torch.zeros(1, dtype=torch.float64), False)[0, 0]
-    omega = solid_angle(setup.geometry, pos.norm(dim=-1), False)
+    pos = positions_by_pixel(setup.geometry, slow, fast, 2, torch.zeros(1, dtype=torch.float64), False)[0, 0]
+    omega = solid_angle(detector_frame(setup.geometry), pos.norm(dim=-1), False)
     q = (pos / pos.norm(dim=-1, keepdim=True) - setup.sources.incident[0]) / setup.sources.wavelength[0]
     hkl = (setup.orientations[0, 0] @ q.T).reshape(3, 4)
     f_latt = lattice_factor(setup.shape, hkl, setup.N, setup.lattice.reciprocal, setup.fudge)
@@ -219,12 +229,12 @@ def test_water_background_both_sides():
     one, two = image(f"{water} -oversample 1"), image(f"{water} -oversample 2")
     setup = build_setup(config(f"{water} -oversample 1"))
     I_bg = float(water_background(setup.fluence, 50.0))
-    pos = pixel_positions(
+    pos = positions_by_pixel(
         setup.geometry, torch.tensor([2]), torch.tensor([3]), 1, torch.zeros(1, dtype=torch.float64), False
     )
-    omega = float(solid_angle(setup.geometry, pos.norm(dim=-1), False))
+    omega = float(solid_angle(detector_frame(setup.geometry), pos.norm(dim=-1), False))
     assert float(one[2, 3]) == pytest.approx(I_bg * R_E_SQUARED * float(setup.fluence) * omega, rel=1e-12)
-    first = pixel_positions(
+    first = positions_by_pixel(
         build_setup(config(f"{water} -oversample 2")).geometry,
         torch.tensor([2]),
         torch.tensor([3]),
@@ -232,7 +242,7 @@ def test_water_background_both_sides():
         torch.zeros(1, dtype=torch.float64),
         False,
     )[0, 0, 0]
-    first_omega = float(solid_angle(setup.geometry, first.norm(), False))
+    first_omega = float(solid_angle(detector_frame(setup.geometry), first.norm(), False))
     # the first sub-pixel's solid angle, and divided by the 2 x 2 steps
     assert float(two[2, 3]) == pytest.approx(I_bg * R_E_SQUARED * float(setup.fluence) * first_omega / 4, rel=1e-12)
     corrected = image(f"{water} -oversample 1", corrected=True)

@@ -342,13 +342,17 @@ def test_output_flags_and_default_files():
 
 def test_nanobrag_additions_and_display_flags():
     _, out, run = parse("-dtype", "float32", "-device", "cuda", "-compile", "-quiet", "-cbffile", "x.cbf")
-    assert (run.dtype, run.device, run.compile, run.quiet, out.cbffile) == (
+    assert (run.dtype, run.device, run.kernel, run.quiet, out.cbffile) == (
         "float32",
         "cuda",
-        True,
+        "fused",
         True,
         Path("x.cbf"),
     )
+    _, _, run = parse("-kernel", "eager", "-threads", "3", "-noise_engine", "torch")
+    assert (run.kernel, run.threads, run.noise_engine) == ("eager", 3, "torch")
+    with pytest.raises(InputError, match=r"^-threads: expected a positive number of threads"):
+        parse("-threads", "0")
     _, _, run = parse("-noprogress", "-printout_pixel", "3", "4")
     assert not run.progress and run.printout and run.printout_pixel == (3, 4)  # -printout_pixel reaches -printout
     assert parse("-noprogress", "-progress")[2].progress

@@ -26,13 +26,13 @@ from hypothesis import strategies as st
 from torch.autograd import gradcheck, gradgradcheck
 
 from nanobrag import BeamConfig, CrystalConfig, DetectorConfig, SimulationConfig, StructureConfig, cli, simulate
+from nanobrag.compiled import compile_disabled
 from nanobrag.config import CrystalShape
 from nanobrag.errors import InputError
 from nanobrag.fixtures import triclinic_fixture
 from nanobrag.gradients import CELL_PARAMETERS, leaf_tensors, probe_gradients, starting_values, write_json
 from nanobrag.io.hkl import HKLTable, write_dump
 from nanobrag.physics import lattice_factor
-from nanobrag.simulate import compile_disabled
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -382,7 +382,10 @@ class TestProbeCommand:
             (["--param", "cell_q"], "--param: unknown parameter(s) cell_q"),
             (["--loss", "max"], "--loss"),
             (["--", "-cell", "70", "-default_F", "1", "-strict", "-bogus"], "-bogus: not a nanoBragg option"),
-            (["--", "-cell", "70", "-default_F", "1", "-compile"], "-compile: gradient commands run the eager path"),
+            (
+                ["--", "-cell", "70", "-default_F", "1", "-compile"],
+                "-kernel fused/-compile: gradient commands run the eager path",
+            ),
         ],
     )
     def test_bad_input_exits_2_without_output(self, tmp_path, capsys, args, fragment):

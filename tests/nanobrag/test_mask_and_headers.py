@@ -46,7 +46,9 @@ def test_mask_pixels_are_not_simulated(tmp_path):
     _smv(tmp_path / "all.img", np.ones_like(mask))
     full = render(build_setup(parse_flags(f"{BASE} -img {tmp_path / 'all.img'}".split())[0]))
     image = render(masked)
-    assert torch.all(image[mask == 0] == 0) and torch.equal(image[mask != 0], full[mask != 0])
+    assert torch.all(image[mask == 0] == 0)
+    # The same pixels, to round-off: a chunk's matrix product rounds with the chunk's width.
+    torch.testing.assert_close(image[mask != 0], full[mask != 0], rtol=1e-13, atol=0)
 
 
 def test_masked_pixels_do_not_count_as_evaluated(tmp_path):

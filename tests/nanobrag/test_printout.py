@@ -14,8 +14,8 @@ import torch
 from nanobrag import cli
 from nanobrag.flags import parse_flags
 from nanobrag.printout import geometry_lines
+from nanobrag.renderer import render
 from nanobrag.setup import build_setup
-from nanobrag.simulate import render
 from nanobrag.trace import pixel_photons, trace_pixel
 
 from ..conftest import find_shared_dir

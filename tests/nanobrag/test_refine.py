@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from nanobrag import cli, simulate
+from nanobrag.compiled import compile_disabled
 from nanobrag.errors import InputError
 from nanobrag.flags import parse_flags
 from nanobrag.gradients import CELL_PARAMETERS
 from nanobrag.refine import freeze_auto_selections, refine
-from nanobrag.simulate import compile_disabled
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from nanobrag.io.smv import read_smv
+from nanobrag.noise import noise_image
 from nanobrag.rng import (
     GeneratorStatics,
     SeededStream,
@@ -16,7 +17,6 @@ from nanobrag.rng import (
     gammln,
     mosaic_domain_draws,
     mosaic_rotation_umat,
-    noise_image,
     random_misset_angles,
     umat2misset,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import pytest
@@ -16,6 +15,7 @@ from nanobrag import (
     SimulationConfig,
     StructureConfig,
     build_setup,
+    compiled,
     render,
     simulate,
 )
@@ -103,15 +103,15 @@ class TestRenderer:
     def test_chunking_does_not_change_the_image(self):
         setup = build_setup(small_config())
         whole = render(setup)
-        tiny = render(setup, chunk_evaluations=7)
+        tiny = render(setup, memory_budget=1)  # one pixel per chunk
         assert torch.allclose(whole, tiny, rtol=1e-12, atol=0)
 
     def test_chunked_gradients_match_unchunked(self):
         """Several chunks are checkpointed (recomputed in backward); the gradient must not change."""
         grads = []
-        for chunk in (None, 50):
+        for budget in (None, 1):
             cell_a = torch.tensor(70.0, dtype=torch.float64, requires_grad=True)
-            render(build_setup(small_config(), params={"cell_a": cell_a}), chunk_evaluations=chunk).sum().backward()
+            render(build_setup(small_config(), params={"cell_a": cell_a}), memory_budget=budget).sum().backward()
             grads.append(cell_a.grad.item())
         assert grads[0] != 0.0 and grads[1] == pytest.approx(grads[0], rel=1e-12)
 
@@ -196,7 +196,7 @@ class TestInterpolationSwitch:
         points = torch.tensor([[0.3, -1.7, 2.25], [3.9, 0.0, -3.5]], dtype=torch.float64).T
         x, y, z = points
         expected = 2 + x**3 - 0.5 * x * y * z + 0.25 * z**2 + y
-        assert lookup_tricubic(sf, points).tolist() == pytest.approx(expected.tolist(), rel=1e-12)
+        assert lookup_tricubic(sf.tensors(), points).tolist() == pytest.approx(expected.tolist(), rel=1e-12)
 
     def test_interpolation_used_while_in_range(self):
         setup = self._setup(True)
@@ -221,18 +221,18 @@ class TestInterpolationSwitch:
         )
         table = torch.arange(17**3, dtype=torch.float64).reshape(17, 17, 17) % 11 + 10.0
 
-        def image_and_gradient(chunk_evaluations):
+        def image_and_gradient(memory_budget):
             cell_a = torch.tensor(30.0, dtype=torch.float64, requires_grad=True)
             setup = build_setup(cfg, params={"cell_a": cell_a})
             setup.structure = StructureFactors(
                 default_F=setup.structure.default_F, table=table, lower=(-8, -8, -8), interpolate=True
             )
-            image = render(setup, chunk_evaluations=chunk_evaluations)
+            image = render(setup, memory_budget=memory_budget)
             image.sum().backward()
             return image.detach(), cell_a.grad
 
         whole, whole_grad = image_and_gradient(None)
-        chunked, chunked_grad = image_and_gradient(50)
+        chunked, chunked_grad = image_and_gradient(1)
         assert torch.allclose(chunked, whole, rtol=1e-12, atol=0)
         assert chunked_grad == pytest.approx(float(whole_grad), rel=1e-10)
 
@@ -251,15 +251,43 @@ def test_cuda_matches_cpu():
 
 
 @pytest.mark.slow
-def test_compiled_hot_loop_matches_eager(monkeypatch):
+def test_packaged_kernel_matches_eager(monkeypatch, tmp_path):
+    """The AOTInductor package of a variant gives the eager image; it is built once and then loaded."""
     monkeypatch.delenv("NANOBRAGG_DISABLE_COMPILE", raising=False)  # gradient modules set it globally
-    setup = build_setup(small_config())
-    assert torch.allclose(render(setup, compile=True), render(setup), rtol=1e-9)
+    monkeypatch.setenv("NANOBRAG_CACHE_DIR", str(tmp_path))
+    setup = build_setup(small_config(), dtype=torch.float32)
+    with torch.no_grad():
+        eager = render(setup, kernel="eager")
+        fused = render(setup, kernel="fused")
+    assert len(list(tmp_path.rglob("*.pt2"))) == 1
+    assert torch.allclose(fused, eager, rtol=1e-5, atol=1e-6 * float(eager.max()))
+    monkeypatch.setattr(compiled, "build_package", _refuse_to_build)
+    other = small_config()
+    other.crystal.cell = (72, 80, 90, 75, 85, 95)
+    with torch.no_grad():
+        again = render(build_setup(other, dtype=torch.float32), kernel="auto")
+    assert again.shape == eager.shape and not torch.equal(again, eager)  # new cell, same cached kernel
+
+
+@pytest.mark.slow
+def test_fused_gradients_equal_eager_gradients(monkeypatch):
+    monkeypatch.delenv("NANOBRAGG_DISABLE_COMPILE", raising=False)
+    grads = {}
+    for kernel in ("eager", "fused"):
+        cell = {name: torch.tensor(value, dtype=torch.float64, requires_grad=True) for name, value in
+                (("cell_a", 70.0), ("cell_gamma", 95.0), ("distance", 100.0))}  # fmt: skip
+        render(build_setup(small_config(), params=cell), kernel=kernel).sum().backward()
+        grads[kernel] = [float(t.grad) for t in cell.values()]
+    assert grads["fused"] == pytest.approx(grads["eager"], rel=1e-9)
+
+
+def _refuse_to_build(*args, **kwargs):
+    raise AssertionError("no kernel may be built here")
 
 
 def test_disable_compile_guard_keeps_everything_eager(monkeypatch):
-    simulate_module = importlib.import_module("nanobrag.simulate")  # the package exports a function of that name
     monkeypatch.setenv("NANOBRAGG_DISABLE_COMPILE", "1")
-    monkeypatch.setattr(simulate_module, "_COMPILED", {})
-    render(build_setup(small_config()), compile=True)
-    assert simulate_module._COMPILED == {}
+    monkeypatch.setattr(compiled, "build_package", _refuse_to_build)
+    monkeypatch.setattr(compiled, "in_process_compiled", _refuse_to_build)
+    setup = build_setup(small_config())
+    assert torch.equal(render(setup, kernel="fused"), render(setup, kernel="eager"))

@@ -1,0 +1,298 @@
+"""The renderer: the one place that walks the detector in chunks and assembles the image.
+
+Pixels are processed in chunks, in nanoBragg's order (slow rows, then fast columns), so memory is
+bounded by a working-memory budget rather than by the detector size. Each chunk is one call of
+:func:`nanobrag.kernel.evaluate_chunk`, which handles every other sampling axis (layers, sub-pixels,
+sources, orientations) as tensor dimensions; how that call is executed (eagerly, or as a compiled
+kernel) is chosen by :mod:`nanobrag.compiled`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from .beam import R_E_SQUARED, polarization_frame
+from .compiled import ChunkFunction, chunk_function, eager_chunk
+from .config import SimulationConfig
+from .detector import detector_frame
+from .kernel import ChunkResult, KernelInputs, KernelVariant
+from .setup import Setup, build_setup
+from .structure import StructureTable
+
+# Working memory for one chunk's intermediates (bytes); NANOBRAG_MEMORY_BUDGET_MB overrides it.
+DEFAULT_MEMORY_BUDGET = int(float(os.environ.get("NANOBRAG_MEMORY_BUDGET_MB", 64)) * 2**20)
+# Peak bytes of intermediates per evaluation (scattering vector x orientation), per byte of dtype:
+# the eager path keeps a few dozen full-size temporaries alive, a compiled kernel a few.
+EAGER_TEMPORARIES = 16
+FUSED_TEMPORARIES = 4
+# A compiled kernel streams best through cache-sized chunks; larger ones gain nothing.
+FUSED_MAX_EVALUATIONS = 1 << 18
+
+Progress = Callable[[int, int], None]  # (evaluations done, evaluations in total)
+
+
+def simulate(
+    config: SimulationConfig,
+    *,
+    params: dict[str, torch.Tensor] | None = None,
+    dtype: torch.dtype | None = None,
+    device=None,
+    kernel: str = "auto",
+) -> torch.Tensor:
+    """Render the image (slow, fast) in photons per pixel. See :func:`nanobrag.setup.build_setup`."""
+    return render(build_setup(config, params=params, dtype=dtype, device=device), kernel=kernel)
+
+
+def roi_bounds(setup: Setup) -> tuple[int, int, int, int]:
+    """Inclusive (first row, last row, first column, last column) that nanoBragg renders."""
+    spixels, fpixels = setup.shape_2d
+    xmin, xmax, ymin, ymax = setup.roi
+    return max(ymin, 0), min(ymax, spixels - 1), max(xmin, 0), min(xmax, fpixels - 1)
+
+
+def evaluations_per_pixel(setup: Setup) -> int:
+    """Scattering vectors x orientations evaluated for each pixel."""
+    phisteps, domains = setup.orientations.shape[:2]
+    return setup.sensor.steps * setup.oversample**2 * setup.sources.count * phisteps * domains
+
+
+def render(
+    setup: Setup,
+    *,
+    kernel: str = "auto",
+    compile: bool = False,
+    memory_budget: int | None = None,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """Photons per pixel, shape (spixels, fpixels); zero outside the region of interest and on masked pixels.
+
+    ``kernel`` chooses how each chunk is evaluated: ``"eager"`` (the reference: plain PyTorch
+    operations), ``"fused"`` (a compiled kernel, built once and cached, see
+    :mod:`nanobrag.compiled`) or ``"auto"`` (fused where a compiled kernel is ready or pays for
+    itself, eager otherwise). ``compile=True`` is the older spelling of ``kernel="fused"``.
+    NANOBRAGG_DISABLE_COMPILE=1 forces the eager path whatever is asked (gradient tests rely on it).
+    ``memory_budget`` (bytes) bounds one chunk's working memory. ``progress(done, total)`` is called
+    after every chunk with counts of evaluations.
+    """
+    spixels, fpixels = setup.shape_2d
+    row0, row1, col0, col1 = roi_bounds(setup)
+    height, width = row1 - row0 + 1, col1 - col0 + 1
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in _parameters(setup))
+    image = torch.zeros(spixels, fpixels, dtype=setup.dtype, device=setup.device)
+    if height <= 0 or width <= 0:
+        return image
+    # The pixels nanoBragg evaluates, in its order: the region of interest less the masked pixels
+    # (never evaluated: the run-wide state below depends on which pixels are).
+    selected = None
+    if setup.mask is not None:
+        selected = torch.nonzero(setup.mask[row0 : row1 + 1, col0 : col1 + 1].reshape(-1)).squeeze(1)
+    count = height * width if selected is None else selected.numel()
+    per_pixel = evaluations_per_pixel(setup)
+    mode = "fused" if compile else kernel
+    run_chunk, fused = chunk_function(render_variants(setup), setup.dtype, setup.device, mode, grad, count * per_pixel)
+    chunk = _chunk_pixels(setup, per_pixel, fused, memory_budget)
+    inputs = kernel_inputs(setup)
+    state = RunState(
+        interpolating=setup.structure.interpolate and setup.structure.table is not None,
+        stale_pending=setup.first_evaluation_orientations is not None,
+    )
+    # Without autograd, chunks are written straight into the image (no copies); with it, they are
+    # gathered and placed once at the end so that autograd sees every chunk.
+    full = selected is None and width == fpixels
+    block = image[row0 : row1 + 1].view(-1) if full else torch.zeros_like(image).view(-1)[: height * width]
+    pieces: list[torch.Tensor] = []
+    several = count > chunk
+    chunks = _pixel_chunks(row0, col0, height, width, chunk, setup.device, selected)
+    for done, (where, slow, fast) in enumerate(chunks):
+        variant = kernel_variant(setup, state)
+        # The stale first sweep touches one chunk of a run: not worth a compiled kernel of its own.
+        evaluate = eager_chunk if variant.stale_start else run_chunk
+        result = _evaluate(evaluate, variant, slow, fast, inputs, checkpointed=grad and several)
+        state = RunState(
+            interpolating=state.interpolating and bool(result.interpolating),
+            stale_pending=state.stale_pending and bool(result.stale_pending),
+        )
+        if grad:
+            pieces.append(result.photons)
+        else:
+            block[where] = result.photons
+        if progress is not None:
+            progress(min((done + 1) * chunk, count) * per_pixel, count * per_pixel)
+    if full and not grad:
+        return image
+    if grad:
+        values = torch.cat(pieces) if pieces else block[:0]
+        block = values if selected is None else torch.zeros_like(block).index_copy(0, selected, values)
+    block = block.view(height, width)
+    return torch.nn.functional.pad(block, (col0, fpixels - 1 - col1, row0, spixels - 1 - row1))
+
+
+class RunState(NamedTuple):
+    """nanoBragg's run-wide state, carried from chunk to chunk in its pixel order."""
+
+    interpolating: bool  # tricubic interpolation still on (it only ever turns off)
+    stale_pending: bool  # the stale phi-0 first sweep still to come
+
+
+def _pixel_chunks(
+    row0: int,
+    col0: int,
+    height: int,
+    width: int,
+    chunk: int,
+    device: torch.device,
+    selected: torch.Tensor | None = None,
+) -> Iterator[tuple[slice | torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(where in the flat region, slow, fast) of each chunk of pixels, in nanoBragg's pixel order.
+
+    Without a mask, chunks of a row or more hold whole rows, so their indices are made by repetition
+    rather than by integer division (which costs more than the physics for the simplest images);
+    ``selected`` (flat indices of the unmasked pixels) is cut into chunks as it is.
+    """
+    # int32: converting int64 to float has no vector instruction before AVX-512, and these indices
+    # are converted once per sub-pixel.
+    if selected is not None:
+        for first in range(0, selected.numel(), chunk):
+            index = selected[first : first + chunk]
+            yield index, (row0 + index // width).int(), (col0 + index % width).int()
+        return
+    columns = torch.arange(col0, col0 + width, dtype=torch.int32, device=device)
+    if chunk >= width:
+        rows_per_chunk = chunk // width
+        for first in range(0, height, rows_per_chunk):
+            last = min(first + rows_per_chunk, height)
+            rows = torch.arange(row0 + first, row0 + last, dtype=torch.int32, device=device)
+            yield slice(first * width, last * width), rows.repeat_interleave(width), columns.repeat(rows.numel())
+        return
+    for row in range(height):
+        for first in range(0, width, chunk):
+            fast = columns[first : first + chunk]
+            where = slice(row * width + first, row * width + first + fast.numel())
+            yield where, torch.full_like(fast, row0 + row), fast
+
+
+def _evaluate(
+    run_chunk: ChunkFunction,
+    variant: KernelVariant,
+    slow: torch.Tensor,
+    fast: torch.Tensor,
+    inputs: KernelInputs,
+    checkpointed: bool,
+) -> ChunkResult:
+    if not checkpointed:
+        return run_chunk(variant, slow, fast, inputs)
+    # Recompute each chunk during backward instead of keeping every chunk's intermediates alive.
+    # The variant (which carries the run-wide state) is fixed for this chunk, so the recomputation
+    # sees the state as this chunk saw it, not the run's final state.
+    photons, interpolating, stale_pending = checkpoint(run_chunk, variant, slow, fast, inputs, use_reentrant=False)
+    return ChunkResult(photons, interpolating.detach(), stale_pending.detach())
+
+
+def _chunk_pixels(setup: Setup, per_pixel: int, fused: bool, memory_budget: int | None) -> int:
+    """Pixels per chunk: as many as the memory budget allows (and, compiled, what stays in cache)."""
+    budget = memory_budget if memory_budget is not None else DEFAULT_MEMORY_BUDGET
+    itemsize = torch.finfo(setup.dtype).bits // 8
+    per_evaluation = itemsize * (FUSED_TEMPORARIES if fused else EAGER_TEMPORARIES)
+    evaluations = budget // per_evaluation
+    if fused:
+        evaluations = min(evaluations, FUSED_MAX_EVALUATIONS)
+    return max(1, evaluations // per_pixel)
+
+
+def render_variants(setup: Setup) -> list[KernelVariant]:
+    """The compiled variants a render of ``setup`` uses, in order (tricubic runs may fall back to nearest)."""
+    state = RunState(
+        interpolating=setup.structure.interpolate and setup.structure.table is not None, stale_pending=False
+    )
+    variants = [kernel_variant(setup, state)]
+    if state.interpolating and setup.structure.sticky:
+        variants.append(kernel_variant(setup, state._replace(interpolating=False)))
+    return variants
+
+
+def kernel_variant(setup: Setup, state: RunState) -> KernelVariant:
+    """The discrete choices of ``setup`` for a chunk that starts in run-wide ``state``."""
+    cfg, bm = setup.config.detector, setup.config.beam
+    if setup.structure.table is None:
+        structure = "default"
+    else:
+        structure = "tricubic" if state.interpolating else "nearest"
+    return KernelVariant(
+        shape=setup.shape,
+        structure=structure,
+        curved=cfg.curved,
+        curved_lab_axes=setup.geometry.curved_lab_axes,
+        point_pixel=cfg.point_pixel,
+        absorbing_sensor=setup.sensor.thickness > 0.0,
+        omega_per_subpixel=setup.omega_per_subpixel,
+        capture_per_subpixel=setup.capture_per_subpixel,
+        polarized=not bm.nopolar,
+        polar_per_subpixel=setup.polar_per_subpixel,
+        dmin=setup.dmin > 0.0,
+        water=bm.water_um != 0.0,
+        running_product=setup.running_product,
+        background_per_evaluation=setup.background_per_evaluation,
+        source_weights=setup.sources.weight is not None,
+        sticky=setup.structure.sticky,
+        stale_start=state.stale_pending,
+    )
+
+
+def kernel_inputs(setup: Setup) -> KernelInputs:
+    """Every tensor the kernel reads, derived once per render from ``setup``."""
+    dtype, device = setup.dtype, setup.device
+    geom, sensor, sources = setup.geometry, setup.sensor, setup.sources
+
+    def scalar(value: float) -> torch.Tensor:
+        return torch.tensor(float(value), dtype=dtype, device=device)
+
+    e_in, b_in = polarization_frame(geom.polar, sources.incident)
+
+    def by_row(orientations: torch.Tensor) -> torch.Tensor:  # (phi, domains, 3, 3) -> (3M, 3)
+        M = orientations.shape[0] * orientations.shape[1]
+        return orientations.reshape(M, 3, 3).transpose(0, 1).reshape(3 * M, 3).contiguous()
+
+    first = setup.first_evaluation_orientations
+    weight = sources.weight if sources.weight is not None else torch.ones_like(sources.wavelength)
+    sf = setup.structure
+    if sf.table is not None:
+        table = sf.tensors()
+    else:
+        placeholder = torch.zeros(1, 1, 1, dtype=dtype, device=device)
+        table = StructureTable(placeholder, torch.zeros(3, dtype=dtype), torch.zeros(3, dtype=dtype), sf.default_F)
+    return KernelInputs(
+        frame=detector_frame(geom),
+        sub_index=torch.arange(setup.oversample, dtype=torch.int32, device=device),
+        layer_depths=sensor.step * torch.arange(sensor.steps, dtype=dtype, device=device),
+        attenuation_per_layer=scalar(sensor.step * sensor.mu),
+        incident=sources.incident,
+        wavelength=sources.wavelength,
+        source_weight=weight,
+        e_in=e_in,
+        b_in=b_in,
+        kahn=setup.kahn,
+        dmin=scalar(setup.dmin),
+        orientations=by_row(setup.orientations),
+        first_orientations=by_row(first if first is not None else setup.orientations),
+        N=setup.N,
+        reciprocal=setup.lattice.reciprocal,
+        fudge=scalar(setup.fudge),
+        table=table,
+        scale=R_E_SQUARED * setup.fluence / setup.steps,
+        background=setup.background,
+    )
+
+
+def _parameters(setup: Setup) -> list[torch.Tensor]:
+    """The tensors of ``setup`` through which parameters can reach the image."""
+    geom, sources = setup.geometry, setup.sources
+    return [
+        geom.pix0, geom.fdet, geom.sdet, geom.odet, geom.close_distance, geom.distance,
+        sources.incident, sources.wavelength, setup.orientations, setup.N, setup.kahn,
+        setup.fluence, setup.background, setup.structure.default_F, setup.lattice.reciprocal,
+    ] + ([setup.first_evaluation_orientations] if setup.first_evaluation_orientations is not None else [])  # fmt: skip
