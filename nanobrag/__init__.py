@@ -25,7 +25,9 @@ _EXPORTS = {
     "PARAMETERS": "setup",
     "Setup": "setup",
     "build_setup": "setup",
+    "build_setups": "setup",
     "render": "renderer",
+    "render_batch": "renderer",
     "simulate": "renderer",
 }
 
@@ -43,7 +45,9 @@ __all__ = [
     "SimulationConfig",
     "StructureConfig",
     "build_setup",
+    "build_setups",
     "render",
+    "render_batch",
     "simulate",
 ]
 
@@ -60,8 +64,8 @@ if TYPE_CHECKING:
         StructureConfig,
     )
     from .errors import InputError
-    from .renderer import render, simulate
-    from .setup import PARAMETERS, Setup, build_setup
+    from .renderer import render, render_batch, simulate
+    from .setup import PARAMETERS, Setup, build_setup, build_setups
 
 
 def __getattr__(name: str) -> Any:

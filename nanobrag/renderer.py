@@ -10,7 +10,7 @@ kernel) is chosen by :mod:`nanobrag.compiled`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import torch
@@ -20,7 +20,7 @@ from .beam import R_E_SQUARED, polarization_frame
 from .compiled import ChunkFunction, chunk_function, eager_chunk
 from .config import SimulationConfig
 from .detector import detector_frame
-from .kernel import ChunkResult, KernelInputs, KernelVariant
+from .kernel import ChunkResult, KernelInputs, KernelVariant, evaluate_chunk
 from .setup import Setup, build_setup
 from .structure import StructureTable
 
@@ -79,11 +79,93 @@ def render(
     ``memory_budget`` (bytes) bounds one chunk's working memory. ``progress(done, total)`` is called
     after every chunk with counts of evaluations.
     """
+    per_pixel = evaluations_per_pixel(setup)
+    count = _pixel_count(setup)
+    if count == 0:
+        return torch.zeros(setup.shape_2d, dtype=setup.dtype, device=setup.device)
+    grad = _needs_grad([setup])
+    mode = "fused" if compile else kernel
+    run_chunk, fused = chunk_function(render_variants(setup), setup.dtype, setup.device, mode, grad, count * per_pixel)
+
+    def evaluate(variant: KernelVariant, slow: torch.Tensor, fast: torch.Tensor, inputs: KernelInputs) -> ChunkResult:
+        # The stale first sweep touches one chunk of a run: not worth a compiled kernel of its own.
+        result = (eager_chunk if variant.stale_start else run_chunk)(variant, slow, fast, inputs)
+        return ChunkResult(result.photons[None], result.interpolating, result.stale_pending)
+
+    chunk = _chunk_pixels(setup, per_pixel, fused, memory_budget)
+    return _render_group([setup], evaluate, kernel_inputs(setup), chunk, grad, progress)[0]
+
+
+def render_batch(
+    setups: Sequence[Setup],
+    *,
+    memory_budget: int | None = None,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """Images of several setups at once, shape (batch, spixels, fpixels): a leading batch axis.
+
+    The setups may differ in any continuous value (cell, orientation, crystal size, wavelength,
+    detector distance and rotations, beam centre, fluence...); they share the detector size, the
+    region of interest and mask, and the sampling counts (sub-pixels, layers, sources, phi steps,
+    mosaic domains, structure-factor table shape). Setups that also share their kernel variant are
+    evaluated together, chunk by chunk, by the kernel vectorised over the batch (``torch.func.vmap``)
+    with one memory budget for the whole batch; a run whose state changes between chunks (sticky
+    tricubic interpolation that may switch off, the stale phi-0 first sweep) is rendered on its own,
+    as :func:`render` would. Each image equals ``render(setup, kernel="eager")`` to round-off, and
+    gradients reach every setup's parameters as they would singly.
+    """
+    if not setups:
+        raise ValueError("render_batch needs at least one setup")
+    first = setups[0]
+    for index, setup in enumerate(setups[1:], start=1):
+        difference = _batch_difference(first, setup)
+        if difference:
+            raise ValueError(f"setup {index} differs from setup 0 in {difference}: they cannot share a batch")
+    images: dict[int, torch.Tensor] = {}
+    groups: dict[KernelVariant, list[int]] = {}
+    for index, setup in enumerate(setups):
+        if _stateful(setup):
+            images[index] = render(setup, kernel="eager", memory_budget=memory_budget, progress=progress)
+        else:
+            groups.setdefault(kernel_variant(setup, _initial_state(setup)), []).append(index)
+    for members in groups.values():
+        group = [setups[index] for index in members]
+        per_pixel = evaluations_per_pixel(first) * len(group)
+        chunk = _chunk_pixels(first, per_pixel, False, memory_budget)
+        inputs = _stack([kernel_inputs(setup) for setup in group])
+        rendered = _render_group(group, _batched_chunk, inputs, chunk, _needs_grad(group), progress)
+        for position, index in enumerate(members):
+            images[index] = rendered[position]
+    return torch.stack([images[index] for index in range(len(setups))])
+
+
+_vmapped_chunk = torch.func.vmap(evaluate_chunk, in_dims=(None, None, None, 0))
+
+
+def _batched_chunk(variant: KernelVariant, slow: torch.Tensor, fast: torch.Tensor, inputs: KernelInputs) -> ChunkResult:
+    """The eager kernel over a leading batch axis of ``inputs``; photons (batch, pixels)."""
+    photons, _, _ = _vmapped_chunk(variant, slow, fast, inputs)
+    off = torch.zeros((), dtype=torch.bool, device=photons.device)  # batched setups are stateless
+    return ChunkResult(photons, off, off)
+
+
+def _render_group(
+    setups: Sequence[Setup],
+    evaluate: Callable[[KernelVariant, torch.Tensor, torch.Tensor, KernelInputs], ChunkResult],
+    inputs: KernelInputs,
+    chunk: int,
+    grad: bool,
+    progress: Progress | None,
+) -> torch.Tensor:
+    """Images (batch, spixels, fpixels) of setups that share detector, region, mask and variant.
+
+    ``evaluate`` returns photons (batch, pixels) for one chunk.
+    """
+    setup, batch = setups[0], len(setups)
     spixels, fpixels = setup.shape_2d
     row0, row1, col0, col1 = roi_bounds(setup)
     height, width = row1 - row0 + 1, col1 - col0 + 1
-    grad = torch.is_grad_enabled() and any(t.requires_grad for t in _parameters(setup))
-    image = torch.zeros(spixels, fpixels, dtype=setup.dtype, device=setup.device)
+    image = torch.zeros(batch, spixels, fpixels, dtype=setup.dtype, device=setup.device)
     if height <= 0 or width <= 0:
         return image
     # The pixels nanoBragg evaluates, in its order: the region of interest less the masked pixels
@@ -92,26 +174,17 @@ def render(
     if setup.mask is not None:
         selected = torch.nonzero(setup.mask[row0 : row1 + 1, col0 : col1 + 1].reshape(-1)).squeeze(1)
     count = height * width if selected is None else selected.numel()
-    per_pixel = evaluations_per_pixel(setup)
-    mode = "fused" if compile else kernel
-    run_chunk, fused = chunk_function(render_variants(setup), setup.dtype, setup.device, mode, grad, count * per_pixel)
-    chunk = _chunk_pixels(setup, per_pixel, fused, memory_budget)
-    inputs = kernel_inputs(setup)
-    state = RunState(
-        interpolating=setup.structure.interpolate and setup.structure.table is not None,
-        stale_pending=setup.first_evaluation_orientations is not None,
-    )
+    total = count * evaluations_per_pixel(setup) * batch
+    state = _initial_state(setup)
     # Without autograd, chunks are written straight into the image (no copies); with it, they are
     # gathered and placed once at the end so that autograd sees every chunk.
     full = selected is None and width == fpixels
-    block = image[row0 : row1 + 1].view(-1) if full else torch.zeros_like(image).view(-1)[: height * width]
+    block = image[:, row0 : row1 + 1].view(batch, -1) if full else image.new_zeros(batch, height * width)
     pieces: list[torch.Tensor] = []
     several = count > chunk
     chunks = _pixel_chunks(row0, col0, height, width, chunk, setup.device, selected)
     for done, (where, slow, fast) in enumerate(chunks):
         variant = kernel_variant(setup, state)
-        # The stale first sweep touches one chunk of a run: not worth a compiled kernel of its own.
-        evaluate = eager_chunk if variant.stale_start else run_chunk
         result = _evaluate(evaluate, variant, slow, fast, inputs, checkpointed=grad and several)
         state = RunState(
             interpolating=state.interpolating and bool(result.interpolating),
@@ -120,16 +193,77 @@ def render(
         if grad:
             pieces.append(result.photons)
         else:
-            block[where] = result.photons
+            block[:, where] = result.photons
         if progress is not None:
-            progress(min((done + 1) * chunk, count) * per_pixel, count * per_pixel)
+            progress(min((done + 1) * chunk, count) * total // count, total)
     if full and not grad:
         return image
     if grad:
-        values = torch.cat(pieces) if pieces else block[:0]
-        block = values if selected is None else torch.zeros_like(block).index_copy(0, selected, values)
-    block = block.view(height, width)
+        values = torch.cat(pieces, dim=1) if pieces else block[:, :0]
+        block = values if selected is None else torch.zeros_like(block).index_copy(1, selected, values)
+    block = block.view(batch, height, width)
     return torch.nn.functional.pad(block, (col0, fpixels - 1 - col1, row0, spixels - 1 - row1))
+
+
+def _initial_state(setup: Setup) -> RunState:
+    return RunState(
+        interpolating=setup.structure.interpolate and setup.structure.table is not None,
+        stale_pending=setup.first_evaluation_orientations is not None,
+    )
+
+
+def _pixel_count(setup: Setup) -> int:
+    """Pixels nanoBragg evaluates: the region of interest less the masked pixels."""
+    row0, row1, col0, col1 = roi_bounds(setup)
+    if row1 < row0 or col1 < col0:
+        return 0
+    if setup.mask is None:
+        return (row1 - row0 + 1) * (col1 - col0 + 1)
+    return int(setup.mask[row0 : row1 + 1, col0 : col1 + 1].sum())
+
+
+def _needs_grad(setups: Sequence[Setup]) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for s in setups for t in _parameters(s))
+
+
+def _stateful(setup: Setup) -> bool:
+    """Whether the kernel variant of ``setup`` can change from chunk to chunk (nanoBragg's run-wide state)."""
+    sticky_tricubic = setup.structure.interpolate and setup.structure.table is not None and setup.structure.sticky
+    return sticky_tricubic or setup.first_evaluation_orientations is not None
+
+
+def _batch_difference(a: Setup, b: Setup) -> str | None:
+    """What keeps two setups out of one batch (None: nothing)."""
+    checks = {
+        "detector size": (a.shape_2d, b.shape_2d),
+        "region of interest": (roi_bounds(a), roi_bounds(b)),
+        "dtype": (a.dtype, b.dtype),
+        "device": (a.device, b.device),
+        "sensor layers": (a.sensor.steps, b.sensor.steps),
+        "oversampling": (a.oversample, b.oversample),
+        "source count": (a.sources.count, b.sources.count),
+        "phi steps and mosaic domains": (tuple(a.orientations.shape), tuple(b.orientations.shape)),
+        "structure-factor table shape": (_table_shape(a), _table_shape(b)),
+    }
+    for name, (left, right) in checks.items():
+        if left != right:
+            return f"{name} ({left} != {right})"
+    if (a.mask is None) != (b.mask is None) or (a.mask is not None and not torch.equal(a.mask, b.mask)):
+        return "mask"
+    return None
+
+
+def _table_shape(setup: Setup) -> tuple[int, ...] | None:
+    table = setup.structure.table
+    return None if table is None else tuple(table.shape)
+
+
+def _stack(items: Sequence):
+    """Stack every tensor of a list of (nested) named tuples along a new leading axis."""
+    first = items[0]
+    if isinstance(first, tuple):
+        return type(first)(*(_stack([item[i] for item in items]) for i in range(len(first))))
+    return torch.stack(items)
 
 
 class RunState(NamedTuple):

@@ -9,7 +9,7 @@ flows through the whole geometry so the rendered image is differentiable with re
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -117,6 +117,44 @@ class Setup:
         """nanoBragg's divisor: sources x mosaic domains x phi steps x sub-pixels."""
         phisteps, domains = self.orientations.shape[:2]
         return self.sources.count * domains * phisteps * self.oversample**2
+
+
+def build_setups(
+    config: SimulationConfig | Sequence[SimulationConfig],
+    *,
+    params: Mapping[str, torch.Tensor] | None = None,
+    dtype: torch.dtype | None = None,
+    device=None,
+) -> list[Setup]:
+    """A batch of setups for :func:`nanobrag.renderer.render_batch`, one per entry of a leading axis.
+
+    ``params`` values of shape (batch,) give entry i the value ``[i]`` (0-d values are shared);
+    ``config`` is one configuration shared by every entry or a sequence with one per entry. The
+    batch size is the common length; a mismatch is an InputError. Indexing keeps the autograd
+    graph, so a gradient with respect to a batched parameter has one entry per setup.
+    """
+    params = dict(params or {})
+    configs = [config] if isinstance(config, SimulationConfig) else list(config)
+    if not configs:
+        raise InputError("build_setups needs at least one configuration")
+    lengths = {name: int(value.shape[0]) for name, value in params.items() if torch.as_tensor(value).dim() == 1}
+    wrong = [name for name, value in params.items() if torch.as_tensor(value).dim() > 1]
+    if wrong:
+        raise InputError(f"batched parameters are 1-d (batch,); {', '.join(wrong)} has more dimensions")
+    sizes = set(lengths.values()) | ({len(configs)} if len(configs) > 1 else set())
+    if len(sizes) > 1:
+        named = ", ".join(f"{name}: {n}" for name, n in lengths.items())
+        raise InputError(f"batch sizes disagree ({named}{', configs: ' + str(len(configs)) if len(configs) > 1 else ''})")
+    batch = sizes.pop() if sizes else 1
+    return [
+        build_setup(
+            configs[index if len(configs) > 1 else 0],
+            params={name: value[index] if name in lengths else value for name, value in params.items()},
+            dtype=dtype,
+            device=device,
+        )
+        for index in range(batch)
+    ]
 
 
 def _choose_dtype_device(params: Mapping[str, torch.Tensor], dtype, device) -> tuple[torch.dtype, torch.device]:
