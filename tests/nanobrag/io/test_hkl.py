@@ -153,3 +153,18 @@ def test_cache_with_absurd_bounds_is_not_a_cache(tmp_path):
     (tmp_path / "Fdump.bin").write_bytes(b"-9999999999 9999999999 0 0 0 0\n\f")
     with pytest.raises(InputError, match="not an HKL cache"):
         read_dump(tmp_path / "Fdump.bin")
+
+
+def test_fast_reader_agrees_with_the_line_reader(tmp_path):
+    """numpy's C reader takes well-formed files; the line loop is the reference it must match."""
+    text = "\n  1 -2 +3  4.5\n0 0 0 1e2\n\n\t-1 2 3 7\n1 -2 3 0.25\n-40 0 1 -3.5E-1\n"
+    fast = hkl_module._parse_well_formed(text)
+    assert fast is not None
+    slow = hkl_module._parse_by_line("t.hkl", text)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    assert [fast[2](row) for row in range(5)] == [slow[2](row) for row in range(5)] == [2, 3, 5, 6, 7]
+    table = read_hkl(_write(tmp_path, text))
+    assert table.F[1 - table.h_min, -2 - table.k_min, 3 - table.l_min] == 0.25  # the later line wins
+    for unusual in ("1 2 3\n", "1.5 2 3 4\n", "1 2 3 nan\n", "1 2 3 4 5\n", "", "0 0 3000000000 1\n"):
+        assert hkl_module._parse_well_formed("0 0 0 1\n" + unusual if unusual else unusual) is None
