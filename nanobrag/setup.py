@@ -143,8 +143,10 @@ def build_setups(
         raise InputError(f"batched parameters are 1-d (batch,); {', '.join(wrong)} has more dimensions")
     sizes = set(lengths.values()) | ({len(configs)} if len(configs) > 1 else set())
     if len(sizes) > 1:
-        named = ", ".join(f"{name}: {n}" for name, n in lengths.items())
-        raise InputError(f"batch sizes disagree ({named}{', configs: ' + str(len(configs)) if len(configs) > 1 else ''})")
+        named = [f"{name}: {n}" for name, n in lengths.items()]
+        if len(configs) > 1:
+            named.append(f"configs: {len(configs)}")
+        raise InputError(f"batch sizes disagree ({', '.join(named)})")
     batch = sizes.pop() if sizes else 1
     return [
         build_setup(
