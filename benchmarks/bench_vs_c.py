@@ -76,8 +76,12 @@ def batch_lines() -> list[str]:
     ]
 
 
-def timed(argv: list[str], cwd: Path, shell: bool = False) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MiB of the process tree's largest process) of one run."""
+def timed(argv: list[str], cwd: Path, shell: bool = False) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in MiB of the process tree's largest process) of one run.
+
+    CPU seconds (user + system, the process and the children it waited for) are what a loaded
+    machine changes least: on shared cores the wall time also measures the neighbours.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(argv if not shell else argv[0], cwd=cwd, shell=shell,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
@@ -88,7 +92,7 @@ def timed(argv: list[str], cwd: Path, shell: bool = False) -> tuple[float, float
         raise RuntimeError(f"{argv[:2]} failed: {stderr.strip()[-500:]}")
     # ru_maxrss of wait4 is the child's own peak (KiB on Linux); for a shell loop it is the
     # largest of the shell's children, reported through RUSAGE_CHILDREN of the shell itself.
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 # The console script of this environment: what a user runs.
@@ -152,8 +156,8 @@ def run_case(name: str, work: Path, c_bin: str | None, repeat: int) -> dict:
         c = [c_bin, *CASES[name].split()] if c_bin else None
         shell = False
     flags = batch_lines()[0] if name == "batch100" else CASES[name]
-    build, _ = timed([NANOBRAG, "kernels", "build", "--", *flags.split(), *NANOBRAG_FLAGS.split()], folder)
-    cold, _ = timed(nb, folder)  # the first run with the kernels cached
+    build, _, _ = timed([NANOBRAG, "kernels", "build", "--", *flags.split(), *NANOBRAG_FLAGS.split()], folder)
+    cold, _, _ = timed(nb, folder)  # the first run with the kernels cached
     _remove_caches(folder)
     nb_runs, c_runs = [], []
     for rep in range(repeat):
@@ -165,11 +169,12 @@ def run_case(name: str, work: Path, c_bin: str | None, repeat: int) -> dict:
             (nb_runs if who == "nb" else c_runs).append(result)
             _remove_caches(folder)
     row = {"case": name, "kernel_build_s": build, "nanobrag_first_s": cold}
-    row["nanobrag_s"] = statistics.median(w for w, _ in nb_runs)
-    row["nanobrag_peak_mib"] = max(m for _, m in nb_runs)
+    for who, runs in (("nanobrag", nb_runs), ("c", c_runs)):
+        if runs:
+            row[f"{who}_s"] = statistics.median(w for w, _, _ in runs)
+            row[f"{who}_cpu_s"] = statistics.median(c for _, c, _ in runs)
+            row[f"{who}_peak_mib"] = max(m for _, _, m in runs)
     if c_runs:
-        row["c_s"] = statistics.median(w for w, _ in c_runs)
-        row["c_peak_mib"] = max(m for _, m in c_runs)
         row["ratio"] = row["nanobrag_s"] / row["c_s"]
     return row
 
@@ -209,11 +214,14 @@ def main() -> None:
 
 def _format(row: dict) -> str:
     text = (
-        f"{row['case']:11} nanobrag {row['nanobrag_s']:7.2f} s (first {row['nanobrag_first_s']:6.2f} s, "
-        f"peak {row['nanobrag_peak_mib']:6.0f} MiB)"
+        f"{row['case']:11} nanobrag {row['nanobrag_s']:7.2f} s (cpu {row['nanobrag_cpu_s']:6.2f} s, first"
+        f" {row['nanobrag_first_s']:6.2f} s, peak {row['nanobrag_peak_mib']:6.0f} MiB)"
     )
     if "c_s" in row:
-        text += f"   C {row['c_s']:7.2f} s (peak {row['c_peak_mib']:6.0f} MiB)   nanobrag/C {row['ratio']:5.2f}"
+        text += (
+            f"   C {row['c_s']:7.2f} s (cpu {row['c_cpu_s']:6.2f} s, peak {row['c_peak_mib']:6.0f} MiB)"
+            f"   nanobrag/C {row['ratio']:5.2f}"
+        )
     return text
 
 
