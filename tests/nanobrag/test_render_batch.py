@@ -71,8 +71,9 @@ def test_detector_settings_batch_equals_single_renders(extra, dtype):
         torch.testing.assert_close(distance.grad[i], leaves["distance"].grad, rtol=100 * tolerance["rtol"], atol=0)
 
 
-def test_run_wide_state_renders_on_its_own(shared_dir):
+def test_run_wide_state_renders_on_its_own(shared_dir, tmp_path, monkeypatch):
     """Sticky tricubic interpolation can switch off between chunks: each such setup keeps its own run state."""
+    monkeypatch.chdir(tmp_path)  # nanoBragg caches the table as ./Fdump.bin, which later runs would read
     hkl = shared_dir / "golden" / "dense.hkl"
     line = f"-cell 50 60 70 90 90 90 -hkl {hkl} -lambda 1 -N 2 -interpolate -distance 100 -detpixels 24 -pixel 3"
     config = parse_flags(line.split())[0]
