@@ -1,7 +1,7 @@
 """What a plan's structure implies: progress counts, readiness, and structural mistakes.
 
-A task is *ready* when it is open, every task in ``depends_on`` is closed (done or skipped), and
-every task of each phase its phase ``requires`` is closed.
+A task is *ready* when it is open or in progress, every task in ``depends_on`` is closed (done or
+skipped), and every task of each phase its phase ``requires`` is closed. A blocked task is never ready.
 
 Every question is answered from one index of the plan built in a single pass (:class:`Graph`), and
 every walk is iterative: a 10,000-task dependency chain costs time in proportion to its size and
@@ -24,10 +24,12 @@ class Counts:
     done: int
     skipped: int
     open: int
+    in_progress: int = 0
+    blocked: int = 0
 
     @property
     def total(self) -> int:
-        return self.done + self.skipped + self.open
+        return self.done + self.skipped + self.open + self.in_progress + self.blocked
 
     @property
     def closed(self) -> int:
@@ -36,13 +38,26 @@ class Counts:
     @classmethod
     def of(cls, tasks: Iterable[Task]) -> Counts:
         tally = Counter(task.state for task in tasks)
-        return cls(tally[TaskState.DONE], tally[TaskState.SKIPPED], tally[TaskState.OPEN])
+        return cls(
+            tally[TaskState.DONE],
+            tally[TaskState.SKIPPED],
+            tally[TaskState.OPEN],
+            tally[TaskState.IN_PROGRESS],
+            tally[TaskState.BLOCKED],
+        )
 
 
-def plan_status(counts: Counts) -> str:
-    if counts.total and counts.open == 0:
+STATUSES = ("done", "in progress", "blocked", "not started")
+
+
+def plan_status(counts: Counts, ready: int = 1) -> str:
+    """done: every task closed; blocked: nothing is ready and a task is blocked; in progress:
+    something is closed or under way; else not started."""
+    if counts.total and counts.closed == counts.total:
         return "done"
-    return "in progress" if counts.closed else "not started"
+    if counts.blocked and not ready:
+        return "blocked"
+    return "in progress" if counts.closed or counts.in_progress else "not started"
 
 
 class Graph:
@@ -79,7 +94,7 @@ class Graph:
         return [t for t in self.prerequisites(phase, task) if not t.state.closed]
 
     def is_ready(self, phase: Phase, task: Task) -> bool:
-        if task.state is not TaskState.OPEN:
+        if not task.state.workable:  # a blocked task is never ready
             return False
         if any(self.open_in_phase[r] for r in phase.requires if r in self.phases):
             return False

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from planctl.docblocks import refresh_blocks
 from planctl.errors import PlanctlError
-from planctl.graph import Counts, plan_status, ready_tasks
+from planctl.graph import STATUSES, Counts, plan_status, ready_tasks
 from planctl.project import Project
 from planctl.records import Attempt, Records, load_records, records_path
-from planctl.schema import Phase, Plan, Task
+from planctl.schema import Phase, Plan, Task, TaskState
 from planctl.store import PlanFile
 from planctl.views import GENERATED_MARKER, environment, render_template, template_errors, view_path
 
@@ -44,6 +44,14 @@ class Entry:
     status: str
     attempts: list[Attempt]
     ready: list[tuple[Phase, Task]]
+
+    @property
+    def blocked(self) -> list[tuple[Phase, Task]]:
+        return [(p, t) for p, t in self.plan.tasks() if t.state is TaskState.BLOCKED]
+
+    @property
+    def in_progress(self) -> list[tuple[Phase, Task]]:
+        return [(p, t) for p, t in self.plan.tasks() if t.state is TaskState.IN_PROGRESS]
 
     @property
     def last(self) -> Attempt | None:
@@ -87,6 +95,7 @@ def entries(project: Project, plan_files: list[PlanFile], records_in_memory: dic
         records = records_in_memory.get(plan_file.name) or load_records(
             records_path(project, plan_file.name), plan.initiative.id
         )
+        ready = ready_tasks(plan)
         found.append(
             Entry(
                 plan,
@@ -94,9 +103,9 @@ def entries(project: Project, plan_files: list[PlanFile], records_in_memory: dic
                 plan_file.display,
                 project.display(view_path(project, plan_file)),
                 counts,
-                plan_status(counts),
+                plan_status(counts, len(ready)),
                 records.attempts,
-                ready_tasks(plan),
+                ready,
             )
         )
     return found
@@ -116,10 +125,12 @@ def _totals(ledger: list[Entry]) -> dict[str, object]:
     latest = max(((a.stamp, e, a) for e in ledger for a in e.attempts), default=None, key=lambda t: t[0])
     return {
         "initiatives": len(ledger),
-        "by_status": {s: sum(e.status == s for e in ledger) for s in ("done", "in progress", "not started")},
+        "by_status": {s: sum(e.status == s for e in ledger) for s in STATUSES},
         "done": sum(e.counts.done for e in ledger),
         "skipped": sum(e.counts.skipped for e in ledger),
         "open": sum(e.counts.open for e in ledger),
+        "in_progress": sum(e.counts.in_progress for e in ledger),
+        "blocked": sum(e.counts.blocked for e in ledger),
         "total": sum(e.counts.total for e in ledger),
         "attempts": len(attempts),
         "outcomes": outcomes,

@@ -1,10 +1,11 @@
 """A cache of parsed plan files, so that reading a large plan costs a file read, not a parse.
 
-ruamel.yaml's round-trip parser is pure Python and reads about a thousand lines a second on a busy
-machine: a 5,000-task plan takes seconds. Plans are read far more often than they change, so the
-plain data of each parsed text (dicts, lists, scalars) is kept under the user's cache folder,
-keyed by a hash of the text and of the parser's version. A hit is exact by construction; a miss,
-an unreadable entry or a folder that cannot be written only costs the parse.
+Even libyaml (planctl.yamlio.fast_load) needs about half a second of CPU for a 5,000-task plan,
+and ruamel.yaml's pure-Python parser, which reads what libyaml refuses, ten times that. Plans are
+read far more often than they change, so the plain data of each parsed text (dicts, lists,
+scalars) is kept under the user's cache folder, keyed by a hash of the text and of the parsers'
+versions. A hit is exact by construction; a miss, an unreadable entry or a folder that cannot be
+written only costs the parse.
 
 The folder is ``$PLANCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/planctl``, else ``~/.cache/planctl``.
 """
@@ -20,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import ruamel.yaml
+import yaml
 
 from planctl.safeio import atomic_write_bytes
 
-_FORMAT = "planctl-plan-data-1"
+_FORMAT = "planctl-plan-data-2"
 MAX_ENTRIES = 256  # the oldest entries beyond this are removed when one is added
 
 
@@ -42,7 +44,8 @@ class TooLarge(ValueError):
 def cached_data(text: str, parse: Callable[[str], Any], max_values: int) -> Any:
     """``parse(text)`` as plain data, from the cache when this very text was parsed before.
     Raises :class:`TooLarge` when the data holds more than ``max_values`` values."""
-    digest = hashlib.sha256(f"{_FORMAT}\0{ruamel.yaml.__version__}\0{max_values}\0{text}".encode()).hexdigest()
+    versions = f"{ruamel.yaml.__version__}\0{yaml.__version__}\0{yaml.__with_libyaml__}"
+    digest = hashlib.sha256(f"{_FORMAT}\0{versions}\0{max_values}\0{text}".encode()).hexdigest()
     entry = cache_dir() / f"{digest}.marshal"
     with contextlib.suppress(OSError, EOFError, ValueError, TypeError):
         return marshal.loads(entry.read_bytes())

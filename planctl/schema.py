@@ -1,8 +1,9 @@
 """The plan document: pydantic models for the YAML files under plans/.
 
 A plan is an initiative split into phases; each phase holds tasks whose state is ``[ ]`` (open),
-``[D]`` (done) or ``[S]`` (skipped, with a reason). A task may carry a runnable spec: the command
-that proves it, its environment, and what its outcome must show.
+``[P]`` (in progress), ``[B]`` (blocked, with a reason), ``[D]`` (done) or ``[S]`` (skipped, with a
+reason). A task may carry a runnable spec: the command that proves it, its environment, and what its
+outcome must show.
 
 Everything that reaches a shell or the file system is typed here once, for ``validate`` and
 ``run`` alike: environment names are shell names, commands, values and paths carry no NUL byte,
@@ -39,12 +40,58 @@ RESERVED_ENV_PREFIX = "PLANCTL_"  # planctl sets these for each run
 
 class TaskState(str, Enum):
     OPEN = "[ ]"
+    IN_PROGRESS = "[P]"
+    BLOCKED = "[B]"
     DONE = "[D]"
     SKIPPED = "[S]"
 
     @property
     def closed(self) -> bool:
-        return self is not TaskState.OPEN
+        """Done or skipped: nothing waits on it any more."""
+        return self in (TaskState.DONE, TaskState.SKIPPED)
+
+    @property
+    def workable(self) -> bool:
+        """Open or in progress: someone can work on it once its prerequisites are closed."""
+        return self in (TaskState.OPEN, TaskState.IN_PROGRESS)
+
+    @property
+    def word(self) -> str:
+        return self.name.lower().replace("_", " ")
+
+
+# Markers seen in hand-kept markdown plans, beyond the five canonical ones.
+MARKER_STATES = {
+    "[ ]": TaskState.OPEN,
+    "[]": TaskState.OPEN,
+    "[P]": TaskState.IN_PROGRESS,
+    "[~]": TaskState.IN_PROGRESS,
+    "[B]": TaskState.BLOCKED,
+    "[D]": TaskState.DONE,
+    "[X]": TaskState.DONE,
+    "[S]": TaskState.SKIPPED,
+    "[-]": TaskState.SKIPPED,
+}
+_BRACKET_MARKER = re.compile(r"\[\s*([A-Za-z~-]?)\s*\]")
+_STATE_WORDS = {
+    TaskState.DONE: ("done", "complete", "completed", "finished", "closed", "✅", "✔", "✔️", "☑", "☑️"),
+    TaskState.IN_PROGRESS: ("in progress", "in-progress", "wip", "partial", "partially complete", "started", "ongoing",
+                            "🚧", "⏳", "🔄"),
+    TaskState.BLOCKED: ("blocked", "on hold", "waiting", "⛔", "🛑"),
+    TaskState.SKIPPED: ("skipped", "n/a", "not applicable", "won't do", "wontfix", "dropped"),
+    TaskState.OPEN: ("", "open", "todo", "to do", "pending", "not started", "planned", "queued"),
+}
+_WORD_STATES = {word: state for state, words in _STATE_WORDS.items() for word in words}
+
+
+def marker_state(cell: str) -> TaskState | None:
+    """The state a markdown state cell means: its first bracket marker (``[x]``, ``[~]``, ``[-]``,
+    ...) or a plain word or emoji (``Done``, ``✅``, ``In progress``); None when it means nothing known."""
+    found = _BRACKET_MARKER.search(cell)
+    if found:
+        return MARKER_STATES.get(f"[{found[1].upper()}]" if found[1] else "[ ]")
+    words = re.sub(r"[*_`]", "", cell).strip().rstrip(".").lower()
+    return _WORD_STATES.get(words)
 
 
 def _state_marker(value: Any) -> Any:
@@ -52,7 +99,7 @@ def _state_marker(value: Any) -> Any:
         # An unquoted [D] in YAML is a one-item list, and [ ] an empty one.
         raise ValueError("quote the state marker, e.g. state: '[D]' (unquoted it is a YAML list)")
     if isinstance(value, str) and value not in {s.value for s in TaskState}:
-        raise ValueError(f"unknown state marker '{value}' (expected '[ ]', '[D]' or '[S]')")
+        raise ValueError(f"unknown state marker '{value}' (expected '[ ]', '[P]', '[B]', '[D]' or '[S]')")
     return value
 
 
@@ -235,29 +282,76 @@ class RunSpec(StrictModel):
 
 class Task(StrictModel):
     id: str = Field(pattern=ID_PATTERN)
+    label: str | None = Field(
+        None, description="the id as written in an imported markdown plan, when planctl had to change it; views show it"
+    )
     description: str
     state: State = TaskState.OPEN
-    reason: str | None = Field(None, description="why the task was skipped; required for [S]")
-    guidance: str = ""
+    marker: str | None = Field(
+        None,
+        description="the state cell as written in an imported markdown plan ('[x]', '[~]', '[-]'); views show it. "
+        "It must mean the same state; planctl drops it when the state changes",
+    )
+    reason: str | None = Field(None, description="why the task is skipped or blocked; required for [S] and [B]")
+    waits_on: list[str] = Field(
+        default_factory=list, description="what a blocked task waits on: task ids of this plan or initiative ids"
+    )
+    guidance: str | None = Field(None, description="how and why; when absent, views show the reason")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="other columns of the task's row in an imported table, by header"
+    )
+    section: str | None = Field(
+        None, description="markdown heading of the sub-table (e.g. a sub-checklist) that holds the task"
+    )
     depends_on: list[str] = Field(default_factory=list)
     run: RunSpec | None = None
 
     @model_validator(mode="after")
-    def _skip_has_reason(self) -> Task:
-        if self.state is TaskState.SKIPPED and not (self.reason or "").strip():
-            raise ValueError(f"task {self.id} is skipped '[S]' but has no reason")
+    def _state_is_consistent(self) -> Task:
+        if self.state in (TaskState.SKIPPED, TaskState.BLOCKED) and not (self.reason or "").strip():
+            raise ValueError(f"task {self.id} is {self.state.word} '{self.state.value}' but has no reason")
+        if self.waits_on and self.state is not TaskState.BLOCKED:
+            raise ValueError(f"task {self.id} lists waits_on but is not blocked '[B]'")
+        if self.marker is not None and (marker_state(self.marker) or TaskState.OPEN) is not self.state:
+            meant = marker_state(self.marker) or TaskState.OPEN
+            raise ValueError(
+                f"task {self.id}: marker '{self.marker}' means {meant.word} but the state is '{self.state.value}' "
+                "(remove the marker or fix the state)"
+            )
+        if self.section is not None and not re.match(r"#{1,6} \S", self.section):
+            raise ValueError(f"task {self.id}: section must be a markdown heading line, e.g. '#### Checklist'")
         return self
+
+    @property
+    def shown_id(self) -> str:
+        return self.label or self.id
+
+    @property
+    def shown_marker(self) -> str:
+        return self.state.value if self.marker is None else self.marker
 
 
 class Phase(StrictModel):
     id: str = Field(pattern=ID_PATTERN)
     title: str
+    heading: str | None = Field(
+        None,
+        description="the phase's markdown heading as written in an imported plan ('## Phase 0: Setup ✅'), shown "
+        "by views instead of '### Phase <id> — <title>'; '' for the implicit phase of a plan without phase headings",
+    )
     goal: str = ""
     prereqs: str = ""
     requires: list[str] = Field(default_factory=list, description="phases whose tasks must all be closed first")
     exit_criteria: str = ""
     notes: list[str] = Field(default_factory=list)
     tasks: list[Task] = Field(default_factory=list)
+
+    @field_validator("heading")
+    @classmethod
+    def _is_heading(cls, value: str | None) -> str | None:
+        if value and not re.match(r"#{1,6} \S", value):
+            raise ValueError("heading must be a markdown heading line, e.g. '## Phase 0: Setup'")
+        return value
 
 
 MiB = 1 << 20

@@ -23,7 +23,7 @@ from planctl.project import Project
 from planctl.readback import human_size
 from planctl.safeio import atomic_write_text
 from planctl.schema import Plan, Task, TaskState
-from planctl.yamlio import dump, guess_indent, make_yaml, position, text_scalar
+from planctl.yamlio import compose, dump, fast_load, guess_indent, make_yaml, node_position, position, text_scalar
 
 MAX_PLAN_BYTES = 32 << 20
 # Values a plan may expand to once YAML aliases are followed: a few aliases nested in one another
@@ -37,7 +37,8 @@ class PlanFile:
     display: str  # the path as users see it in messages
     text: str
     plan: Plan
-    indent: tuple[int, int, int]
+    _doc: CommentedMap | None = field(default=None, repr=False)
+    _node: Any = field(default=None, repr=False)  # libyaml's node tree: positions without the round trip
     _doc: CommentedMap | None = field(default=None, repr=False)
 
     @property
@@ -46,10 +47,24 @@ class PlanFile:
 
     @property
     def doc(self) -> CommentedMap:
-        """The round-trip document: edits go here, then get written back."""
+        """The round-trip document: edits go here, then get written back. Parsed on first use:
+        commands that only read plans never need it."""
         if self._doc is None:
             self._doc = make_yaml(self.indent).load(self.text)
         return self._doc
+
+    @property
+    def indent(self) -> tuple[int, int, int]:
+        return guess_indent(self.text)
+
+    def position(self, loc: tuple[Any, ...], at_key: bool = False) -> tuple[int, int]:
+        """1-based line and column of the value at ``loc`` in the file: from libyaml's node tree
+        (composed in C, cheap), or from the round-trip document for text libyaml refuses."""
+        if self._node is None and self._doc is None:
+            self._node = compose(self.text)
+        if self._node is not None:
+            return node_position(self._node, loc, at_key)
+        return position(self.doc, loc, at_key)
 
     def task(self, task_id: str) -> Task:
         found = self.plan.find_task(task_id)
@@ -72,12 +87,22 @@ def inspect_plan(project: Project, path: Path) -> tuple[PlanFile | None, list[Di
         return None, [Diagnostic(display, 1, 1, f"cannot read: {err.strerror}")]
     except UnicodeDecodeError as err:
         return None, [Diagnostic(display, 1, 1, f"not UTF-8 text: byte {err.start} cannot be decoded")]
-    indent = guess_indent(text)
-    parsed: list[Any] = []  # the round-trip document, when this read had to parse the text
+    return inspect_text(project, path, text)
+
+
+def inspect_text(project: Project, path: Path, text: str) -> tuple[PlanFile | None, list[Diagnostic]]:
+    """``inspect_plan`` for a plan file that would hold ``text``: how import checks what it is
+    about to write."""
+    display = project.display(path)
+    parsed: dict[str, Any] = {}  # what a parse on a cache miss leaves behind: libyaml's node or ruamel's document
 
     def parse(source: str) -> Any:
-        parsed.append(make_yaml(indent).load(source))
-        return parsed[-1]
+        fast = fast_load(source)
+        if fast is not None:
+            parsed["node"] = fast[1]
+            return fast[0]
+        parsed["doc"] = make_yaml(guess_indent(source)).load(source)  # says what libyaml refused, and where
+        return parsed["doc"]
 
     try:
         data = cached_data(text, parse, MAX_PLAN_VALUES)
@@ -97,7 +122,7 @@ def inspect_plan(project: Project, path: Path) -> tuple[PlanFile | None, list[Di
     try:
         plan = Plan.model_validate(data)
     except ValidationError as err:
-        doc = parsed[0] if parsed else _round_trip(text, indent)
+        doc = parsed["doc"] if "doc" in parsed else _round_trip(text, guess_indent(text))
         return None, [
             Diagnostic(
                 display,
@@ -106,12 +131,9 @@ def inspect_plan(project: Project, path: Path) -> tuple[PlanFile | None, list[Di
             )
             for e in err.errors()
         ]
-    plan_file = PlanFile(path, display, text, plan, indent, parsed[0] if parsed else None)
+    plan_file = PlanFile(path, display, text, plan, parsed.get("doc"), parsed.get("node"))
     found = structure_problems(plan) + path_problems(plan, project.root)
-    if not found:
-        return plan_file, []
-    doc = plan_file._doc if plan_file._doc is not None else _round_trip(text, indent)
-    return plan_file, [Diagnostic(display, *position(doc, loc), msg) for loc, msg in found]
+    return plan_file, [Diagnostic(display, *plan_file.position(loc), msg) for loc, msg in found]
 
 
 def _round_trip(text: str, indent: tuple[int, int, int]) -> Any:
@@ -138,12 +160,25 @@ def read_all(project: Project) -> list[PlanFile]:
     return [read_plan(project, path) for path in project.plan_paths()]
 
 
+def read_valid(project: Project) -> tuple[list[PlanFile], list[Diagnostic]]:
+    """Every plan that loads cleanly, and the first problem of each one that does not: commands
+    about a whole folder report a broken plan and carry on with the others."""
+    plan_files, problems = [], []
+    for path in project.plan_paths():
+        plan_file, found = inspect_plan(project, path)
+        if found:
+            problems.append(found[0])
+        elif plan_file is not None:
+            plan_files.append(plan_file)
+    return plan_files, problems
+
+
 def find_plan(project: Project, name: str) -> PlanFile:
     """A plan by file name (``gradient-flow-001``) or initiative id (``GRADIENT-FLOW-001``)."""
     for path in project.plan_paths():
         if name.lower() in (path.stem.lower(), path.name.lower()):
             return read_plan(project, path)
-    return select_plan(project, read_all(project), name)
+    return select_plan(project, read_valid(project)[0], name)
 
 
 def select_plan(project: Project, plan_files: list[PlanFile], name: str) -> PlanFile:
@@ -187,8 +222,11 @@ def _styled(value: Any) -> Any:
     return value
 
 
-def set_task_state(plan_file: PlanFile, task_id: str, state: TaskState, reason: str | None) -> None:
-    """Change a task's state (and skip reason) in the document, keeping everything else as is."""
+def set_task_state(
+    plan_file: PlanFile, task_id: str, state: TaskState, reason: str | None, waits_on: list[str] | None = None
+) -> None:
+    """Change a task's state (and its reason, and what a blocked task waits on) in the document,
+    keeping everything else as is. A marker kept from an imported plan goes: it described the old state."""
     plan_file.task(task_id)
     node = next(t for phase in plan_file.doc["phases"] for t in phase.get("tasks", []) if t["id"] == task_id)
     old = node.get("state")
@@ -196,10 +234,16 @@ def set_task_state(plan_file: PlanFile, task_id: str, state: TaskState, reason: 
         type(old) if isinstance(old, (SingleQuotedScalarString, DoubleQuotedScalarString)) else SingleQuotedScalarString
     )
     _put_after(node, "state", quoted(state.value), after="description")
-    if state is TaskState.SKIPPED:
+    if state.value != old and "marker" in node:
+        del node["marker"]
+    if state in (TaskState.SKIPPED, TaskState.BLOCKED):
         _put_after(node, "reason", reason, after="state")
     elif "reason" in node:
         del node["reason"]
+    if state is TaskState.BLOCKED and waits_on:
+        _put_after(node, "waits_on", CommentedSeq(waits_on), after="reason")
+    elif "waits_on" in node:
+        del node["waits_on"]
     plan_file.plan = Plan.model_validate(plan_file.doc)
 
 

@@ -10,7 +10,6 @@ from planctl.errors import Diagnostic
 from planctl.project import Project
 from planctl.refs import check_reference
 from planctl.store import PlanFile, inspect_plan
-from planctl.yamlio import position
 
 
 def validate_project(project: Project) -> tuple[list[PlanFile], list[Diagnostic]]:
@@ -27,7 +26,7 @@ def validate_project(project: Project) -> tuple[list[PlanFile], list[Diagnostic]
 
 
 def _at(plan_file: PlanFile, loc: tuple, message: str, severity: str = "error") -> Diagnostic:
-    return Diagnostic(plan_file.display, *position(plan_file.doc, loc), message, severity)
+    return Diagnostic(plan_file.display, *plan_file.position(loc), message, severity)
 
 
 def _reference_problems(project: Project, plan_file: PlanFile) -> list[Diagnostic]:

@@ -7,22 +7,62 @@ Templates are looked up in the project's templates/ folder first, then in planct
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
 from planctl.errors import PlanctlError
 from planctl.project import Project
+from planctl.schema import Phase, Task
 from planctl.store import PlanFile
 
 PLAN_TEMPLATE = "plan.md.j2"
 GENERATED_MARKER = "<!-- planctl:generated"
+_LIST_ITEM = re.compile(r"(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 
 
 def table_cell(text: object) -> str:
     """Text safe inside a markdown table cell: pipes escaped, line breaks as <br>."""
     return str(text).replace("|", r"\|").replace("\n", "<br>")
+
+
+@dataclass(frozen=True)
+class TaskTable:
+    """Consecutive tasks of a phase shown as one table: under ``section`` (a heading line) when
+    they came from a sub-table, with the extra ``columns`` their rows carry."""
+
+    section: str | None
+    columns: list[str]
+    tasks: list[Task]
+
+
+def task_tables(phase: Phase) -> list[TaskTable]:
+    """The phase's tasks as tables: the tasks without a section first (the phase's own table),
+    then each section in order of appearance."""
+    groups: dict[str | None, list[Task]] = {None: []}
+    for task in phase.tasks:
+        groups.setdefault(task.section, []).append(task)
+    tables = []
+    for section, tasks in groups.items():
+        if tasks or (section is None and not phase.tasks):
+            columns = list(dict.fromkeys(name for task in tasks for name in task.columns))
+            tables.append(TaskTable(section, columns, tasks))
+    return tables
+
+
+def join_notes(notes: list[str]) -> str:
+    """Notes as markdown blocks: separated by a blank line, except that list items follow each
+    other directly, so a list kept item by item reads as the list it was."""
+    out, previous = "", None
+    for note in notes:
+        if previous is not None:
+            out += "\n" if _LIST_ITEM.match(previous) and _LIST_ITEM.match(note) else "\n\n"
+        out += note
+        previous = note
+    return out
 
 
 def environment(project: Project, *, html: bool = False) -> jinja2.Environment:
@@ -41,6 +81,8 @@ def environment(project: Project, *, html: bool = False) -> jinja2.Environment:
         autoescape=html,
     )
     env.filters["cell"] = table_cell
+    env.filters["task_tables"] = task_tables
+    env.filters["notes"] = join_notes
     return env
 
 

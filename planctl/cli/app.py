@@ -10,8 +10,12 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from planctl.errors import Diagnostic
 from planctl.project import Project
-from planctl.store import PlanFile, find_plan, read_all
+from planctl.store import PlanFile, find_plan, read_valid
+
+# Plans a command about the whole folder skipped because they do not load; main() turns any into exit 1.
+skipped: list[Diagnostic] = []
 
 app = typer.Typer(
     name="planctl",
@@ -46,9 +50,18 @@ def project(ctx: typer.Context) -> Project:
 
 
 def selected_plans(ctx: typer.Context, plan: str | None) -> list[PlanFile]:
-    """The plan named on the command line, or every plan of the project."""
+    """The plan named on the command line, or every plan of the project that loads: a broken one
+    is reported on one line and skipped, and the command exits 1 once it has shown the others."""
     proj = project(ctx)
-    return [find_plan(proj, plan)] if plan else read_all(proj)
+    return [find_plan(proj, plan)] if plan else valid_plans(proj)
+
+
+def valid_plans(proj: Project) -> list[PlanFile]:
+    plan_files, problems = read_valid(proj)
+    for problem in problems:
+        print(f"planctl: error: {problem.location}: {problem.message}; plan skipped", file=sys.stderr)
+    skipped.extend(problems)
+    return plan_files
 
 
 def console() -> Console:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from planctl.cli.app import app, console, project
+from planctl.cli.app import app, console, project, valid_plans
 from planctl.project import Project
 from planctl.safeio import project_lock
-from planctl.store import read_all
 
 
 @app.command()
@@ -23,7 +22,7 @@ def ledger(
     proj = project(ctx)
     out = console()
     if check:
-        stale = stale_files(proj, read_all(proj))
+        stale = stale_files(proj, valid_plans(proj))
         for path in stale:
             out.print(f"out of date: {proj.display(path)}")
         if stale:
@@ -34,11 +33,12 @@ def ledger(
 
 
 def regenerate(proj: Project) -> None:
-    """Rewrite the out-of-date derived files under the project lock and list them."""
+    """Rewrite the out-of-date derived files under the project lock and list them (a plan that
+    does not load is reported and left out)."""
     from planctl.publish import publish
 
     with project_lock(proj.lock_path):
-        changed = publish(proj, read_all(proj))
+        changed = publish(proj, valid_plans(proj))
     out = console()
     for path in changed:
         out.print(f"wrote {proj.display(path)}")

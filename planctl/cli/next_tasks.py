@@ -15,13 +15,15 @@ def next_tasks(
     plan: str | None = AnyPlanArgument,
     as_json: bool = JsonOption,
 ) -> None:
-    """List open tasks whose dependencies and required phases are closed."""
+    """List open and in-progress tasks whose dependencies and required phases are closed (a
+    blocked task is never ready)."""
     rows = [
         {
             "initiative": p.plan.initiative.id,
             "plan": p.name,
             "phase": phase.id,
             "task": task.id,
+            "state": task.state.value,
             "description": task.description,
             "runnable": task.run is not None,
         }
@@ -35,10 +37,15 @@ def next_tasks(
         console().print("Nothing is ready.")
         return
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("Initiative", "Phase", "Task", "Runnable", "Description"):
+    for column in ("Initiative", "Phase", "Task", "State", "Runnable", "Description"):
         table.add_column(column, overflow="fold" if column == "Description" else None)
     for row in rows:
         table.add_row(
-            row["initiative"], row["phase"], row["task"], "yes" if row["runnable"] else "", row["description"]
+            row["initiative"],
+            row["phase"],
+            row["task"],
+            row["state"],
+            "yes" if row["runnable"] else "",
+            row["description"],
         )
     console().print(table)

@@ -11,6 +11,7 @@ from planctl.freshness import Freshness, Hasher, plan_freshness
 from planctl.graph import Counts, plan_status, ready_tasks
 from planctl.project import Project
 from planctl.records import load_records, records_path
+from planctl.schema import TaskState
 from planctl.store import PlanFile
 
 BAR_WIDTH = 20
@@ -28,14 +29,24 @@ def summary(proj: Project, plan_file: PlanFile, hasher: Hasher) -> dict:
         "file": plan_file.display,
         "initiative": plan.initiative.id,
         "title": plan.initiative.title,
-        "status": plan_status(counts),
+        "status": plan_status(counts, len(ready)),
         "done": counts.done,
         "skipped": counts.skipped,
         "open": counts.open,
+        "in_progress": counts.in_progress,
+        "blocked": counts.blocked,
         "total": counts.total,
         "progress": round(counts.closed / counts.total, 3) if counts.total else 0.0,
         "phases": [{"id": phase.id, "title": phase.title, **vars(Counts.of(phase.tasks))} for phase in plan.phases],
-        "next": [{"task": task.id, "phase": phase.id, "description": task.description} for phase, task in ready],
+        "next": [
+            {"task": task.id, "phase": phase.id, "state": task.state.value, "description": task.description}
+            for phase, task in ready
+        ],
+        "blocked_tasks": [
+            {"task": task.id, "phase": phase.id, "reason": task.reason, "waits_on": task.waits_on}
+            for phase, task in plan.tasks()
+            if task.state is TaskState.BLOCKED
+        ],
         "stale": [f.as_json() for f in evidence if f.status == "stale"],
         "unverifiable": [f.task for f in evidence if f.status == "unverifiable"],
     }
@@ -52,7 +63,8 @@ def status(
     plan: str | None = AnyPlanArgument,
     as_json: bool = JsonOption,
 ) -> None:
-    """Show each plan's phases with done/skipped/open counts, progress and the next ready task."""
+    """Show each plan's phases with done/skipped/open counts (and in progress/blocked where there
+    are any), progress, the next ready task and every blocked task with its reason."""
     proj, hasher = project(ctx), Hasher()
     summaries = [summary(proj, p, hasher) for p in selected_plans(ctx, plan)]
     if as_json:
@@ -72,13 +84,20 @@ def status(
         table = Table(box=None, pad_edge=False, show_edge=False)
         table.add_column("Phase")
         table.add_column("Title", overflow="ellipsis", no_wrap=True, max_width=48)
-        for column in ("Done", "Skipped", "Open"):
-            table.add_column(column, justify="right")
+        # In progress and blocked get a column only in plans that have such tasks.
+        columns = [("Done", "done"), ("Skipped", "skipped"), ("Active", "in_progress"), ("Blocked", "blocked")]
+        columns = [(name, key) for name, key in columns if key in ("done", "skipped") or item[key]]
+        for name, _ in [*columns, ("Open", "open")]:
+            table.add_column(name, justify="right")
         for phase in item["phases"]:
-            table.add_row(phase["id"], phase["title"], str(phase["done"]), str(phase["skipped"]), str(phase["open"]))
+            table.add_row(phase["id"], phase["title"], *(str(phase[key]) for _, key in [*columns, ("", "open")]))
         out.print(table)
         nxt = item["next"][0] if item["next"] else None
-        out.print(f"Next: {nxt['task']} — {nxt['description']}" if nxt else "Next: nothing ready")
+        active = " (in progress)" if nxt and nxt["state"] == TaskState.IN_PROGRESS.value else ""
+        out.print(f"Next: {nxt['task']} — {nxt['description']}{active}" if nxt else "Next: nothing ready")
+        for blocked in item["blocked_tasks"]:
+            waits = f" (waits on {', '.join(blocked['waits_on'])})" if blocked["waits_on"] else ""
+            out.print(f"Blocked: {blocked['task']} — {blocked['reason']}{waits}")
         for i, stale in enumerate(item["stale"]):
             out.print(f"{'Stale:' if i == 0 else '':6} {stale['task']} — {Freshness(**stale).describe()}")
         if item["unverifiable"]:

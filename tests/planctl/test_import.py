@@ -127,7 +127,7 @@ def test_import_keeps_what_it_cannot_map_and_warns(tmp_path, planctl):
     source.write_text(
         "## Context\n- Initiative: ODD-001 — odd plan\n- Owner: someone\n\n"
         "### Phase A — Only phase\nGoal: g\n\n| ID | Task Description | State | How/Why & Guidance |\n"
-        "| --- | --- | --- | --- |\n| A1 | Pending review | [P] | waiting |\n| A2 | Skipped without why | [S] | |\n"
+        "| --- | --- | --- | --- |\n| A1 | Pending review | [?] | waiting |\n| A2 | Skipped without why | [S] | |\n"
         "\nA stray paragraph.\n\n## Appendix\nSome text.\n"
     )
     (tmp_path / "plans").mkdir()
@@ -135,11 +135,12 @@ def test_import_keeps_what_it_cannot_map_and_warns(tmp_path, planctl):
     assert result.code == 0
     plan = read_plan(Project(tmp_path), tmp_path / "plans" / "odd.yaml").plan
     assert plan.context.notes == ["- Owner: someone"]
-    assert plan.notes == ["## Appendix\nSome text."]
+    assert plan.notes == ["## Appendix", "Some text."]
     assert "A stray paragraph." in plan.phases[0].notes
     assert [t.state.value for t in plan.phases[0].tasks] == ["[ ]", "[S]"]
+    assert plan.phases[0].tasks[0].marker == "[?]"  # kept, so the view shows it as written
     for expected in (
-        "unknown state marker '[P]'",
+        "unknown state '[?]'",
         "gives no reason",
         "kept as context note: - Owner",
         "kept as plan note: ## Appendix",
@@ -151,13 +152,16 @@ def test_import_keeps_what_it_cannot_map_and_warns(tmp_path, planctl):
     assert planctl("import", source, "--force", root=tmp_path).code == 0
 
 
-def test_import_rejects_a_file_without_phases(tmp_path, planctl):
+def test_import_rejects_a_file_without_tasks_or_phases(tmp_path, planctl):
     source = tmp_path / "notes.md"
     source.write_text("# Just notes\nnothing here\n")
     (tmp_path / "plans").mkdir()
     result = planctl("import", source, root=tmp_path)
     assert result.code == 2
-    assert result.err.strip() == "planctl: error: notes.md: no '### Phase X — Title' sections found; is this a plan?"
+    assert result.err.strip() == (
+        "planctl: error: notes.md: no task table (a table with an ID column and a State column) and no "
+        "'Phase' headings; is this a plan?"
+    )
     assert not (tmp_path / "plans" / "notes.yaml").exists()
 
 

@@ -36,7 +36,9 @@ def test_status_json_is_machine_readable(project, planctl):
     [summary] = json.loads(result.out)
     assert summary["initiative"] == "DEMO-001"
     assert (summary["done"], summary["skipped"], summary["open"], summary["total"]) == (1, 0, 3, 4)
-    assert summary["phases"][1] == {"id": "B", "title": "Second phase", "done": 0, "skipped": 0, "open": 2}
+    assert summary["phases"][1] == {
+        "id": "B", "title": "Second phase", "done": 0, "skipped": 0, "open": 2, "in_progress": 0, "blocked": 0
+    }
     assert [n["task"] for n in summary["next"]] == ["A2"]
 
 
@@ -92,7 +94,7 @@ def test_set_records_transitions_and_refreshes_the_view(project, planctl):
     ("args", "message"),
     [
         (["set", "demo", "A2", "--state", "S"], "planctl: error: --state S needs --why REASON"),
-        (["set", "demo", "A2", "--state", "X"], "planctl: error: --state X: expected D, S or open"),
+        (["set", "demo", "A2", "--state", "X"], "planctl: error: --state X: expected open, P, B, D or S"),
         (
             ["set", "demo", "Z9", "--state", "D"],
             "planctl: error: plans/demo.yaml: unknown task 'Z9' (tasks: A1, A2, B1, B2)",
@@ -116,7 +118,7 @@ def test_bad_arguments_get_one_line_and_exit_2(project, planctl, args, message):
             "state: '[D]'",
             "state: '[X]'",
             "plans/demo.yaml:19:16",
-            "phases[A].tasks[A1].state: unknown state marker '[X]' (expected '[ ]', '[D]' or '[S]')",
+            "phases[A].tasks[A1].state: unknown state marker '[X]' (expected '[ ]', '[P]', '[B]', '[D]' or '[S]')",
         ),
         (
             "state: '[D]'",
@@ -148,8 +150,9 @@ def test_bad_arguments_get_one_line_and_exit_2(project, planctl, args, message):
 def test_bad_plan_files_are_reported_with_their_location(project, planctl, replace, by, location, message):
     path = project / "plans" / "demo.yaml"
     path.write_text(SMALL_PLAN.replace(replace, by, 1))
-    result = planctl("status", root=project)
-    assert (result.code, result.err) == (2, f"planctl: error: {location}: {message}\n")
+    result = planctl("status", root=project)  # the folder's other plans are still shown; the exit says one failed
+    assert (result.code, result.err) == (1, f"planctl: error: {location}: {message}; plan skipped\n")
+    assert planctl("status", "demo", root=project).code == 2
     assert planctl("set", "demo", "A2", "--state", "D", root=project).code == 2
     assert path.read_text() == SMALL_PLAN.replace(replace, by, 1)
 
@@ -179,7 +182,7 @@ def test_project_root_is_found_from_a_subfolder(project, tmp_path):
 def test_schema_export_matches_the_committed_schema(tmp_path, planctl):
     schema = json.loads(plan_json_schema())
     assert schema["$defs"]["Task"]["properties"]["state"]["$ref"] == "#/$defs/TaskState"
-    assert schema["$defs"]["TaskState"]["enum"] == ["[ ]", "[D]", "[S]"]
+    assert schema["$defs"]["TaskState"]["enum"] == ["[ ]", "[P]", "[B]", "[D]", "[S]"]
     committed = REPO / "schemas" / "plan.schema.json"
     assert committed.read_text() == plan_json_schema(), "run: planctl schema --out schemas/plan.schema.json"
     out = tmp_path / "plan.schema.json"
@@ -199,8 +202,9 @@ def test_undecodable_and_unwritable_files_get_one_line_and_exit_2(project, planc
     assert planctl("ledger", root=project).code == 0  # docs without planctl blocks are never decoded
     (project / "plans" / "latin1.yaml").write_bytes(b"initiative: Caf\xe9\n")
     result = planctl("status", root=project)
-    message = "planctl: error: plans/latin1.yaml:1:1: not UTF-8 text: byte 15 cannot be decoded\n"
-    assert (result.code, result.err) == (2, message)
+    message = "planctl: error: plans/latin1.yaml:1:1: not UTF-8 text: byte 15 cannot be decoded; plan skipped\n"
+    assert (result.code, result.err) == (1, message)
+    assert "DEMO-001" in result.out
 
 
 def test_set_with_a_broken_template_writes_nothing(project, planctl):
