@@ -39,7 +39,7 @@ from planctl.views import GENERATED_MARKER
 _TAG_ID = r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+"  # initiative ids as plans cite them: GRADIENT-FLOW-001
 _TAG = re.compile(rf"\[({_TAG_ID})\]")
 _INITIATIVE_VALUE = re.compile(rf"^`?\[?({_TAG_ID}|[A-Z][A-Z0-9]*)\]?`?\s*[—–]\s*(.+)$")
-_HEADING_ID = re.compile(rf"^`?\[?({_TAG_ID})\]?`?\s*(?:[:—–-]\s*(.*))?$")
+_HEADING_ID = re.compile(rf"^`?({_TAG_ID})`?(?:\s*:\s*|\s+[—–-]\s+|$)(.*)$")
 _PLAN_ID = re.compile(rf"^\W*Plan[ -]ID\W*:?\W*\s*`?\[?({_TAG_ID}|[A-Z][A-Z0-9]*)\]?`?\s*$", re.IGNORECASE)
 _LABEL = re.compile(r"^\**([A-Z][A-Za-z /&-]*?)\**\s*:\s*\**\s*(.*)$", re.DOTALL)
 _PHASE = re.compile(
@@ -279,8 +279,8 @@ class _Importer:
         for i, block in enumerate(self.blocks):
             if block.kind == "heading":
                 if first_heading and not _PHASE.match(block.title) and not _CONTEXT.match(block.title):
-                    found = _HEADING_ID.match(_plain(block.title))
                     tag = _TAG.search(block.title)
+                    found = None if tag else _HEADING_ID.match(_plain(block.title))
                     if block.level == 1 or found or tag:
                         if found:
                             title_heading = (found[1], (found[2] or "").strip(), i)
@@ -354,8 +354,8 @@ class _Importer:
             if match is None or (level is not None and block.level > level):
                 continue
             rest = match["rest"]
-            if re.match(r"Checklist\b", rest) and phase_heads:
-                continue  # "### Phase M4 Checklist": a sub-checklist of the current phase
+            if re.match(r"Checklist\b", rest, re.IGNORECASE):
+                continue  # "#### Phase M4 Checklist — ...": a sub-checklist, a section of its phase
             phase_heads[i] = (match["id"], _title(rest) or f"Phase {match['id']}")
             level = block.level
         if not phase_heads:

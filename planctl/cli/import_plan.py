@@ -57,7 +57,7 @@ def import_plan(
         raise PlanctlError(f"{markdown}: no such file or folder")
     targets = _targets(proj, markdown, sources, out)
     outcomes = []
-    taken = _initiatives_in_use(proj, set(targets.values()) if force else set())
+    taken = _initiatives_in_use(proj, set(targets.values()))
     for source in sources:
         outcome = _Outcome(source, targets[source])
         outcomes.append(outcome)
@@ -131,7 +131,8 @@ def _targets(proj: Project, folder: Path, sources: list[Path], out: Path | None)
 
 
 def _initiatives_in_use(proj: Project, replaced: set[Path]) -> dict[str, str]:
-    """Initiative ids of the plans already in plans/ (except those about to be replaced)."""
+    """Initiative ids of the plans already in plans/, except the files this import writes (it
+    replaces them with --force, and refuses otherwise)."""
     return {p.plan.initiative.id: p.display for p in read_valid(proj)[0] if p.path not in replaced}
 
 
