@@ -369,7 +369,9 @@ class _Importer:
                 if match is None or level is not None:
                     continue
                 extent = self._extent(i)
-                if any(i <= t < extent for t in tables) and (i in holding or any(h in holding for h in range(i, extent))):
+                if any(i <= t < extent for t in tables) and (
+                    i in holding or any(h in holding for h in range(i, extent))
+                ):
                     phase_heads[i] = (match["id"], _title(match["rest"]) or match["rest"])
                     level = block.level
         sections = {}
@@ -383,18 +385,26 @@ class _Importer:
     def _extent(self, heading: int) -> int:
         level = self.blocks[heading].level
         return next(
-            (j for j in range(heading + 1, len(self.blocks)) if self.blocks[j].kind == "heading" and self.blocks[j].level <= level),
+            (
+                j
+                for j in range(heading + 1, len(self.blocks))
+                if self.blocks[j].kind == "heading" and self.blocks[j].level <= level
+            ),
             len(self.blocks),
         )
 
     # -- the walk ---------------------------------------------------------------------------
-    def _walk(self, tables: dict[int, _Table], phase_heads: dict[int, tuple[str, str]], sections: dict[int, int]) -> None:
+    def _walk(
+        self, tables: dict[int, _Table], phase_heads: dict[int, tuple[str, str]], sections: dict[int, int]
+    ) -> None:
         implicit = not phase_heads
         if implicit:
             first = min(tables)
             anchor = sections.get(first, first)
             title = self.blocks[anchor].title if anchor in sections.values() else "Tasks"
-            self.phases.append(_Phase("A", {"id": "A", "title": _title(title) or title, "heading": "", "notes": [], "tasks": []}, 0))
+            self.phases.append(
+                _Phase("A", {"id": "A", "title": _title(title) or title, "heading": "", "notes": [], "tasks": []}, 0)
+            )
         section_heads = set(sections.values())
         current: _Phase | None = None  # the phase whose extent we are in (explicit phases)
         in_context = in_summary = seen_summary = False
@@ -417,7 +427,7 @@ class _Importer:
             if i in tables:
                 section = self.blocks[sections[i]].source.strip() if i in sections else None
                 self._place(self._rows(tables[i], section, scope), current, implicit)
-            elif block.kind == "rule" or (i, -1) in self.consumed and block.kind != "paragraph":
+            elif block.kind == "rule" or ((i, -1) in self.consumed and block.kind != "paragraph"):
                 continue
             elif in_context and block.kind == "list":
                 self._context_list(i, block)
@@ -577,8 +587,7 @@ class _Importer:
             new = _unique(phase.data["id"], used)
             if new != phase.data["id"]:
                 self.warnings.append(
-                    f"{self.source}: phase id {phase.label} is used twice; the second is {new} "
-                    f"(its heading is kept)"
+                    f"{self.source}: phase id {phase.label} is used twice; the second is {new} (its heading is kept)"
                 )
                 phase.data["id"] = new
                 phase.data.setdefault("heading", f"### Phase {phase.label} — {phase.data['title']}")
@@ -601,7 +610,7 @@ class _Importer:
             for match in _WAITS.finditer(task["reason"]):
                 for word in re.split(r"\s*(?:,|\band\b|&)\s*", match[1]):
                     word = word.strip("`[]. ")
-                    if word in task_ids and word != task["id"] or re.fullmatch(_TAG_ID, word):
+                    if (word in task_ids and word != task["id"]) or re.fullmatch(_TAG_ID, word):
                         found.append(word)
             if found:
                 task["waits_on"] = list(dict.fromkeys(found))
@@ -668,7 +677,9 @@ def _summary_item(item: Item) -> str:
     lines = item.source.splitlines()
     marker = re.match(r"\s*(?:[-*+]|\d{1,9}[.)])\s*", lines[0])
     width = marker.end() if marker else 0
-    return "\n".join([lines[0][width:], *(line[width:] if line[:width].isspace() else line.strip() for line in lines[1:])])
+    return "\n".join(
+        [lines[0][width:], *(line[width:] if line[:width].isspace() else line.strip() for line in lines[1:])]
+    )
 
 
 def _unique(candidate: str, used: set[str]) -> str:
@@ -721,4 +732,3 @@ def _dependency(text: str) -> Dependency | None:
     note = " — ".join(part for part in (qualifier, note.strip()) if part)
     kind = "evidence" if ref.path.startswith("reports/") else "source"
     return Dependency(ref=ref, note=note, kind=kind)
-

@@ -25,7 +25,29 @@ _DELIMITER_CELL = re.compile(r"^\s*:?-+:?\s*$")
 _BACKTICKS = re.compile(r"`+")
 # A cell starting with one of these after a spaced pipe is most likely the right side of a shell pipe.
 _SHELL_FILTERS = frozenset(
-    "tee grep egrep head tail sort uniq wc xargs awk sed cut tr jq less column cat python python3 bash sh".split()
+    [
+        "tee",
+        "grep",
+        "egrep",
+        "head",
+        "tail",
+        "sort",
+        "uniq",
+        "wc",
+        "xargs",
+        "awk",
+        "sed",
+        "cut",
+        "tr",
+        "jq",
+        "less",
+        "column",
+        "cat",
+        "python",
+        "python3",
+        "bash",
+        "sh",
+    ]
 )
 _MAX_COMBINATIONS = 20000
 
@@ -134,7 +156,9 @@ def _items(tokens: list[Token], i: int, stop: int, lines: list[str]) -> list[Ite
             start, end = token.map
             inner = tokens[i + 1 : close]
             first = next((t.content for t in inner if t.type == "inline"), "")
-            nested_at = next((k for k, t in enumerate(inner) if t.type.endswith("list_open") and t.level == token.level + 1), None)
+            nested_at = next(
+                (k for k, t in enumerate(inner) if t.type.endswith("list_open") and t.level == token.level + 1), None
+            )
             children = []
             if nested_at is not None:
                 children = _items(tokens, i + 1 + nested_at + 1, i + 1 + _closing(inner, nested_at), lines)
@@ -205,7 +229,9 @@ def split_row(line: str) -> tuple[list[str], list[Pipe]]:
     return cells, pipes
 
 
-def fit_row(line: str, columns: int, state_column: int | None, is_state: Callable[[str], bool]) -> tuple[list[str], bool]:
+def fit_row(
+    line: str, columns: int, state_column: int | None, is_state: Callable[[str], bool]
+) -> tuple[list[str], bool]:
     """The row's ``columns`` cells (stripped) and whether pipes inside cells had to be merged back.
 
     When the row splits into more cells than the table has columns, or the state column does not

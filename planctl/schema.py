@@ -75,8 +75,18 @@ MARKER_STATES = {
 _BRACKET_MARKER = re.compile(r"\[\s*([A-Za-z~-]?)\s*\]")
 _STATE_WORDS = {
     TaskState.DONE: ("done", "complete", "completed", "finished", "closed", "✅", "✔", "✔️", "☑", "☑️"),
-    TaskState.IN_PROGRESS: ("in progress", "in-progress", "wip", "partial", "partially complete", "started", "ongoing",
-                            "🚧", "⏳", "🔄"),
+    TaskState.IN_PROGRESS: (
+        "in progress",
+        "in-progress",
+        "wip",
+        "partial",
+        "partially complete",
+        "started",
+        "ongoing",
+        "🚧",
+        "⏳",
+        "🔄",
+    ),
     TaskState.BLOCKED: ("blocked", "on hold", "waiting", "⛔", "🛑"),
     TaskState.SKIPPED: ("skipped", "n/a", "not applicable", "won't do", "wontfix", "dropped"),
     TaskState.OPEN: ("", "open", "todo", "to do", "pending", "not started", "planned", "queued"),

@@ -78,5 +78,24 @@ def note(message: str) -> None:
     print(f"planctl: note: {message}", file=sys.stderr)
 
 
+def plain_table(
+    headers: list[str], rows: list[list[str]], right: tuple[str, ...] = (), max_width: dict[str, int] | None = None
+) -> str:
+    """Columns separated by two spaces, numbers right-aligned, long cells cut with an ellipsis.
+    Plain string work: rich's table layout costs more than loading 40 plans."""
+    limits = max_width or {}
+    cut = [
+        [cell if len(cell) <= limits.get(h, 10**6) else cell[: limits[h] - 1] + "…" for h, cell in zip(headers, row)]
+        for row in rows
+    ]
+    widths = [max([len(h), *(len(r[k]) for r in cut)]) for k, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        parts = [c.rjust(w) if h in right else c.ljust(w) for h, c, w in zip(headers, cells, widths)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), *(line(r) for r in cut)])
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from planctl.cli.app import AnyPlanArgument, JsonOption, app, console, print_json, selected_plans
+from planctl.cli.app import AnyPlanArgument, JsonOption, app, console, plain_table, print_json, selected_plans
 from planctl.graph import ready_tasks
 
 
@@ -36,16 +35,8 @@ def next_tasks(
     if not rows:
         console().print("Nothing is ready.")
         return
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("Initiative", "Phase", "Task", "State", "Runnable", "Description"):
-        table.add_column(column, overflow="fold" if column == "Description" else None)
-    for row in rows:
-        table.add_row(
-            row["initiative"],
-            row["phase"],
-            row["task"],
-            row["state"],
-            "yes" if row["runnable"] else "",
-            row["description"],
-        )
-    console().print(table)
+    table = [
+        [r["initiative"], r["phase"], r["task"], r["state"], "yes" if r["runnable"] else "", r["description"]]
+        for r in rows
+    ]
+    print(plain_table(["Initiative", "Phase", "Task", "State", "Runnable", "Description"], table))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from planctl.cli.app import AnyPlanArgument, JsonOption, app, console, print_json, project, selected_plans
+from planctl.cli.app import AnyPlanArgument, JsonOption, app, console, plain_table, print_json, project, selected_plans
 from planctl.freshness import Freshness, Hasher, plan_freshness
 from planctl.graph import Counts, plan_status, ready_tasks
 from planctl.project import Project
@@ -81,17 +80,12 @@ def status(
             f"{progress_bar(item['progress'])} {item['done'] + item['skipped']}/{item['total']} "
             f"({item['progress']:.0%}) {item['status']}  {item['file']}"
         )
-        table = Table(box=None, pad_edge=False, show_edge=False)
-        table.add_column("Phase")
-        table.add_column("Title", overflow="ellipsis", no_wrap=True, max_width=48)
         # In progress and blocked get a column only in plans that have such tasks.
         columns = [("Done", "done"), ("Skipped", "skipped"), ("Active", "in_progress"), ("Blocked", "blocked")]
-        columns = [(name, key) for name, key in columns if key in ("done", "skipped") or item[key]]
-        for name, _ in [*columns, ("Open", "open")]:
-            table.add_column(name, justify="right")
-        for phase in item["phases"]:
-            table.add_row(phase["id"], phase["title"], *(str(phase[key]) for _, key in [*columns, ("", "open")]))
-        out.print(table)
+        columns = [(name, key) for name, key in columns if key in ("done", "skipped") or item[key]] + [("Open", "open")]
+        rows = [[phase["id"], phase["title"], *(str(phase[key]) for _, key in columns)] for phase in item["phases"]]
+        names = [name for name, _ in columns]
+        out.print(plain_table(["Phase", "Title", *names], rows, right=tuple(names), max_width={"Title": 48}))
         nxt = item["next"][0] if item["next"] else None
         active = " (in progress)" if nxt and nxt["state"] == TaskState.IN_PROGRESS.value else ""
         out.print(f"Next: {nxt['task']} — {nxt['description']}{active}" if nxt else "Next: nothing ready")

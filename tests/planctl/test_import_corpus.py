@@ -56,12 +56,15 @@ def test_the_corpus_covers_what_real_plans_contain():
     for marker in ("[ ]", "[P]", "[B]", "[D]", "[S]", "[X]", "[x]", "[~]", "[-]"):
         assert f"| {marker} |" in text, marker
     for needle in (
-        "|Δk|", "|sum_ratio−1|", "| tee ", "`a | b`", "| D1b |", "| M4a |", "| P0.1 |", "CLUSTER-CREF-001", "Checklist —",
+        "|Δk|", "|sum_ratio−1|", "| tee ", "`a | b`", "| D1b |", "| M4a |", "| P0.1 |", "CLUSTER-CREF-001",
+        "Checklist —",
         "| ID | Task | State | Details |", "| ID | Task | File | Status |", "### Phase A: ", "✅ COMPLETE",
         "\n## Phase 0\n", "\n## 1. ", "Plan ID:", "(`[", "## Root Cause Analysis", "## Fix Strategy", "```bash",
     ):  # fmt: skip
         assert needle in text, needle
-    assert any("### Phase" not in (CORPUS / n).read_text() and "## Phase" not in (CORPUS / n).read_text() for n in SYNTHETIC)
+    assert any(
+        "### Phase" not in (CORPUS / n).read_text() and "## Phase" not in (CORPUS / n).read_text() for n in SYNTHETIC
+    )
 
 
 @pytest.mark.parametrize("name", SYNTHETIC)
@@ -86,7 +89,8 @@ def test_render_gives_back_every_row_and_note_and_the_round_trip_is_stable(name,
 
 def test_markers_map_to_states_and_are_kept_for_views():
     markdown = (
-        "# MAP-001: markers\n\n### Phase A — All of them\n\n| ID | Task | State | Details |\n| --- | --- | --- | --- |\n"
+        "# MAP-001: markers\n\n### Phase A — All of them\n\n"
+        "| ID | Task | State | Details |\n| --- | --- | --- | --- |\n"
         "| A1 | x | [X] | |\n| A2 | x | [x] | |\n| A3 | x | [~] | |\n| A4 | x | [-] | |\n"
         "| A5 | x | [B] | blocked by A3 and [OTHER-PLAN-002] |\n| A6 | x | [P] | half way |\n"
     )

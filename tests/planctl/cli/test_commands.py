@@ -37,7 +37,13 @@ def test_status_json_is_machine_readable(project, planctl):
     assert summary["initiative"] == "DEMO-001"
     assert (summary["done"], summary["skipped"], summary["open"], summary["total"]) == (1, 0, 3, 4)
     assert summary["phases"][1] == {
-        "id": "B", "title": "Second phase", "done": 0, "skipped": 0, "open": 2, "in_progress": 0, "blocked": 0
+        "id": "B",
+        "title": "Second phase",
+        "done": 0,
+        "skipped": 0,
+        "open": 2,
+        "in_progress": 0,
+        "blocked": 0,
     }
     assert [n["task"] for n in summary["next"]] == ["A2"]
 
