@@ -1,11 +1,11 @@
 """A cache of parsed plan files, so that reading a large plan costs a file read, not a parse.
 
-Even libyaml (planctl.yamlio.fast_load) needs about half a second of CPU for a 5,000-task plan,
-and ruamel.yaml's pure-Python parser, which reads what libyaml refuses, ten times that. Plans are
-read far more often than they change, so the plain data of each parsed text (dicts, lists,
-scalars) is kept under the user's cache folder, keyed by a hash of the text and of the parsers'
-versions. A hit is exact by construction; a miss, an unreadable entry or a folder that cannot be
-written only costs the parse.
+Even libyaml (planctl.plainyaml) needs about half a second of CPU for a 5,000-task plan, and
+ruamel.yaml's pure-Python parser, which reads what libyaml refuses, ten times that. Plans are read
+far more often than they change, so the plain data of each parsed text (dicts, lists, scalars) is
+kept under the user's cache folder, keyed by a hash of the text and of the installed parsers. A hit
+is exact by construction; a miss, an unreadable entry or a folder that cannot be written only costs
+the parse.
 
 The folder is ``$PLANCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/planctl``, else ``~/.cache/planctl``.
 """
@@ -13,15 +13,14 @@ The folder is ``$PLANCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/planctl``, else ``~
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.util
 import marshal
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import ruamel.yaml
-import yaml
 
 from planctl.safeio import atomic_write_bytes
 
@@ -44,8 +43,7 @@ class TooLarge(ValueError):
 def cached_data(text: str, parse: Callable[[str], Any], max_values: int) -> Any:
     """``parse(text)`` as plain data, from the cache when this very text was parsed before.
     Raises :class:`TooLarge` when the data holds more than ``max_values`` values."""
-    versions = f"{ruamel.yaml.__version__}\0{yaml.__version__}\0{yaml.__with_libyaml__}"
-    digest = hashlib.sha256(f"{_FORMAT}\0{versions}\0{max_values}\0{text}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{_FORMAT}\0{_parsers()}\0{max_values}\0{text}".encode()).hexdigest()
     entry = cache_dir() / f"{digest}.marshal"
     with contextlib.suppress(OSError, EOFError, ValueError, TypeError):
         return marshal.loads(entry.read_bytes())
@@ -54,6 +52,22 @@ def cached_data(text: str, parse: Callable[[str], Any], max_values: int) -> Any:
         atomic_write_bytes(entry, marshal.dumps(data))
         _prune(entry.parent)
     return data
+
+
+@functools.cache
+def _parsers() -> str:
+    """Which YAML libraries are installed, and when (file, size and time of each package): an
+    upgrade or a reinstall starts a fresh cache, and a hit needs neither library imported."""
+    found = []
+    for name in ("yaml", "ruamel.yaml"):
+        origin = getattr(importlib.util.find_spec(name), "origin", None) or name
+        try:
+            stat = os.stat(origin)
+        except OSError:  # not installed as files (a zip, a frozen build)
+            found.append(origin)
+        else:
+            found.append(f"{origin} {stat.st_size} {stat.st_mtime_ns}")
+    return "\n".join(found)
 
 
 def plain(document: Any, max_values: int) -> Any:

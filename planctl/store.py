@@ -1,7 +1,9 @@
 """Reading and writing plan files: parse, validate with locations, and edit states in place.
 
-A plan is read as plain data (fast) and validated; its round-trip document, which keeps comments
-and layout, is parsed only when the plan is edited or a problem needs its line and column.
+A plan is read one way everywhere: its plain data comes from the parse cache (planctl.parsecache),
+else from libyaml (planctl.plainyaml), else from ruamel.yaml for text libyaml does not read; then
+it is validated. Its round-trip document, which keeps comments and layout, is parsed only when the
+plan is edited. Neither YAML library is imported by a command that finds every plan in the cache.
 """
 
 from __future__ import annotations
@@ -11,9 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from planctl.confine import path_problems
 from planctl.errors import Diagnostic, PlanctlError
@@ -23,7 +22,7 @@ from planctl.project import Project
 from planctl.readback import human_size
 from planctl.safeio import atomic_write_text
 from planctl.schema import Plan, Task, TaskState
-from planctl.yamlio import compose, dump, fast_load, guess_indent, make_yaml, node_position, position, text_scalar
+from planctl.yamlio import NotYaml, dump, guess_indent, load_round_trip, make_yaml, one_line, position, styled
 
 MAX_PLAN_BYTES = 32 << 20
 # Values a plan may expand to once YAML aliases are followed: a few aliases nested in one another
@@ -37,16 +36,15 @@ class PlanFile:
     display: str  # the path as users see it in messages
     text: str
     plan: Plan
-    _doc: CommentedMap | None = field(default=None, repr=False)
+    _doc: Any = field(default=None, repr=False)  # the round-trip document, once parsed
     _node: Any = field(default=None, repr=False)  # libyaml's node tree: positions without the round trip
-    _doc: CommentedMap | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.path.stem
 
     @property
-    def doc(self) -> CommentedMap:
+    def doc(self) -> Any:
         """The round-trip document: edits go here, then get written back. Parsed on first use:
         commands that only read plans never need it."""
         if self._doc is None:
@@ -60,6 +58,8 @@ class PlanFile:
     def position(self, loc: tuple[Any, ...], at_key: bool = False) -> tuple[int, int]:
         """1-based line and column of the value at ``loc`` in the file: from libyaml's node tree
         (composed in C, cheap), or from the round-trip document for text libyaml refuses."""
+        from planctl.plainyaml import compose, node_position
+
         if self._node is None and self._doc is None:
             self._node = compose(self.text)
         if self._node is not None:
@@ -96,33 +96,28 @@ def inspect_text(project: Project, path: Path, text: str) -> tuple[PlanFile | No
     display = project.display(path)
     parsed: dict[str, Any] = {}  # what a parse on a cache miss leaves behind: libyaml's node or ruamel's document
 
-    def parse(source: str) -> Any:
+    def parse(source: str) -> Any:  # on a cache miss
+        from planctl.plainyaml import fast_load
+
         fast = fast_load(source)
         if fast is not None:
             parsed["node"] = fast[1]
             return fast[0]
-        parsed["doc"] = make_yaml(guess_indent(source)).load(source)  # says what libyaml refused, and where
+        parsed["doc"] = load_round_trip(source)  # reads what libyaml refused, or says what is wrong and where
         return parsed["doc"]
 
     try:
         data = cached_data(text, parse, MAX_PLAN_VALUES)
     except TooLarge:
         return None, [Diagnostic(display, 1, 1, f"expands to more than {MAX_PLAN_VALUES:,} values (YAML aliases)")]
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, [Diagnostic(display, line, col, f"invalid YAML: {_one_line(err.problem or err.context)}")]
-    except (YAMLError, ValueError, TypeError, RecursionError) as err:
-        # The constructors reject some values outside the marked-error path (a bad !!timestamp, say),
-        # and very deep nesting exhausts the stack.
-        reason = "nested too deeply" if isinstance(err, RecursionError) else _one_line(err)
-        return None, [Diagnostic(display, 1, 1, f"invalid YAML: {reason}")]
+    except NotYaml as err:
+        return None, [Diagnostic(display, err.line, err.col, f"invalid YAML: {err.reason}")]
     if not isinstance(data, dict):
         return None, [Diagnostic(display, 1, 1, "a plan must be a YAML mapping")]
     try:
         plan = Plan.model_validate(data)
     except ValidationError as err:
-        doc = parsed["doc"] if "doc" in parsed else _round_trip(text, guess_indent(text))
+        doc = parsed["doc"] if "doc" in parsed else _round_trip(text)
         return None, [
             Diagnostic(
                 display,
@@ -136,16 +131,12 @@ def inspect_text(project: Project, path: Path, text: str) -> tuple[PlanFile | No
     return plan_file, [Diagnostic(display, *plan_file.position(loc), msg) for loc, msg in found]
 
 
-def _round_trip(text: str, indent: tuple[int, int, int]) -> Any:
-    """The round-trip document, for error positions; None (positions 1:1) should it not load."""
+def _round_trip(text: str) -> Any:
+    """The round-trip document, for error positions and labels; None (positions 1:1) should it not load."""
     try:
-        return make_yaml(indent).load(text)
-    except (YAMLError, ValueError, TypeError, RecursionError):
+        return load_round_trip(text)
+    except NotYaml:
         return None
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 def read_plan(project: Project, path: Path) -> PlanFile:
@@ -207,19 +198,9 @@ def new_plan_text(plan: Plan, header: str) -> str:
             {"id": task.id, "description": task.description, "state": task.state.value} | task_data
             for task_data, task in zip(phase_data.get("tasks", []), phase.tasks, strict=True)
         ]
-    doc = _styled(data)
+    doc = styled(data)
     doc.yaml_set_start_comment(header)
     return dump(doc, make_yaml())
-
-
-def _styled(value: Any) -> Any:
-    if isinstance(value, dict):
-        return CommentedMap((k, _styled(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return CommentedSeq(_styled(v) for v in value)
-    if isinstance(value, str):
-        return text_scalar(value)
-    return value
 
 
 def set_task_state(
@@ -227,6 +208,9 @@ def set_task_state(
 ) -> None:
     """Change a task's state (and its reason, and what a blocked task waits on) in the document,
     keeping everything else as is. A marker kept from an imported plan goes: it described the old state."""
+    from ruamel.yaml.comments import CommentedSeq
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+
     plan_file.task(task_id)
     node = next(t for phase in plan_file.doc["phases"] for t in phase.get("tasks", []) if t["id"] == task_id)
     old = node.get("state")
@@ -247,7 +231,7 @@ def set_task_state(
     plan_file.plan = Plan.model_validate(plan_file.doc)
 
 
-def _put_after(node: CommentedMap, key: str, value: Any, after: str) -> None:
+def _put_after(node: Any, key: str, value: Any, after: str) -> None:
     if key in node:
         node[key] = value
     else:
@@ -263,7 +247,7 @@ def _describe_error(doc: Any, error: dict[str, Any]) -> str:
     elif kind == "missing":
         where, message = loc[:-1], f"missing required key '{loc[-1]}'"
     else:
-        where, message = loc, _one_line(error["msg"].removeprefix("Value error, "))
+        where, message = loc, one_line(error["msg"].removeprefix("Value error, "))
     label = _label(doc, where)
     return f"{label}: {message}" if label else message
 
@@ -278,11 +262,11 @@ def _label(doc: Any, loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     node = doc
     for key in loc:
-        if isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
+        if isinstance(node, list) and isinstance(key, int) and key < len(node):
             node = node[key]
             item_id = node.get("id") if isinstance(node, dict) else None
             parts[-1:] = [f"{parts[-1] if parts else ''}[{item_id if item_id is not None else key}]"]
-        elif isinstance(node, CommentedMap) and key in node:
+        elif isinstance(node, dict) and key in node:
             node = node[key]
             parts.append(str(key) if str(key).isprintable() else repr(key))
     return ".".join(parts)

@@ -3,30 +3,35 @@
 ruamel.yaml keeps comments, key order and scalar styles. Indentation is a dumper setting, so it is
 guessed from each file and reused when that file is written back.
 
-Reading a plan needs only its plain data, and that is parsed with libyaml through PyYAML instead
-(``fast_load``), some ten times faster than ruamel's pure-Python parser, with YAML 1.2 scalars as
-ruamel reads them (``yes`` and ``0777`` are a string and 777, not True and 511). What libyaml does
-not read cleanly (merge keys, complex keys, errors) is read by ruamel, whose messages locate the
-problem. The round-trip document is parsed only to edit a plan.
+ruamel.yaml is imported by the functions that use it: commands that only read plans never need it,
+since a plan's data is read by libyaml (planctl.plainyaml) or from the parse cache.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml as pyyaml
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 DEFAULT_INDENT = (2, 4, 2)  # mapping, sequence, offset: "key:\n  - item"
 _FOLD_WIDTH = 88
 _TRAILING_COMMENT = re.compile(r"\s+#.*$")
 
 
+class NotYaml(ValueError):
+    """Text that is not YAML, with where and why."""
+
+    def __init__(self, line: int, col: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.col, self.reason = line, col, reason
+
+
 def make_yaml(indent: tuple[int, int, int] = DEFAULT_INDENT) -> YAML:
+    from ruamel.yaml import YAML
+
     yaml = YAML()
     yaml.preserve_quotes = True
     # Never re-wrap plain scalars: long lines stay long, hand-folded block scalars keep their folds.
@@ -36,90 +41,26 @@ def make_yaml(indent: tuple[int, int, int] = DEFAULT_INDENT) -> YAML:
     return yaml
 
 
-_LOADER_BASE = getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)
-_BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float"))
+def load_round_trip(text: str) -> Any:
+    """The round-trip document of ``text``; :class:`NotYaml` with the line and column of the
+    problem when it is not YAML."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-
-class _Yaml12Loader(_LOADER_BASE):  # type: ignore[misc,valid-type]
-    """libyaml with YAML 1.2 core-schema scalars, refusing duplicate keys (as ruamel does)."""
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
-        if len(set(map(repr, keys))) != len(keys):
-            raise pyyaml.constructor.ConstructorError(None, None, "duplicate key", node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-    def construct_yaml_int(self, node: Any) -> int:
-        text = self.construct_scalar(node).replace("_", "")
-        digits = text.lstrip("+-")
-        if digits.startswith(("0b", "0o", "0x")):
-            sign = -1 if text.startswith("-") else 1
-            return sign * int(digits[2:], {"b": 2, "o": 8, "x": 16}[digits[1]])
-        return int(text, 10)
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
-    for first, resolvers in pyyaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-_Yaml12Loader.add_implicit_resolver(
-    _INT, re.compile(r"^(?:[-+]?[0-9][0-9_]*|[-+]?0b[01_]+|[-+]?0o[0-7_]+|[-+]?0x[0-9a-fA-F_]+)$"), list("-+0123456789")
-)
-_Yaml12Loader.add_implicit_resolver(
-    _FLOAT,
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-_Yaml12Loader.add_constructor(_INT, _Yaml12Loader.construct_yaml_int)
-
-
-def fast_load(text: str) -> tuple[Any, Any] | None:
-    """(data, root node) read with libyaml, or None when anything is off: the caller then reads
-    the text with ruamel, which says what and where. Aliases are shared, not copied: callers bound
-    what the data expands to (planctl.parsecache.plain)."""
-    loader = _Yaml12Loader(text)
     try:
-        node = loader.get_single_node()
-        return (loader.construct_document(node) if node is not None else None), node
-    except (pyyaml.YAMLError, ValueError, TypeError, RecursionError):
-        return None
-    finally:
-        loader.dispose()
+        return make_yaml(guess_indent(text)).load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise NotYaml(line, col, one_line(err.problem or err.context)) from None
+    except (YAMLError, ValueError, TypeError, RecursionError) as err:
+        # The constructors reject some values outside the marked-error path (a bad !!timestamp, say),
+        # and very deep nesting exhausts the stack.
+        raise NotYaml(1, 1, "nested too deeply" if isinstance(err, RecursionError) else one_line(err)) from None
 
 
-def compose(text: str) -> Any:
-    """libyaml's node tree of ``text`` (parsed in C, no values built), for ``node_position``; None
-    when libyaml does not read the text."""
-    loader = _Yaml12Loader(text)
-    try:
-        return loader.get_single_node()
-    except pyyaml.YAMLError:
-        return None
-    finally:
-        loader.dispose()
-
-
-def node_position(node: Any, loc: tuple[Any, ...], at_key: bool = False) -> tuple[int, int]:
-    """``position`` for a document read by ``fast_load``: 1-based line and column of the value at
-    ``loc`` (of its key with ``at_key``), or of the deepest node on that path that exists."""
-    if node is None:
-        return 1, 1
-    mark = node.start_mark
-    for depth, key in enumerate(loc):
-        last = depth == len(loc) - 1
-        if isinstance(node, pyyaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == key), None)
-            if pair is None:
-                continue
-            mark = (pair[0] if last and at_key else pair[1]).start_mark
-            node = pair[1]
-        elif isinstance(node, pyyaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
-            node = node.value[key]
-            mark = node.start_mark
-    return mark.line + 1, mark.column + 1
+def one_line(text: object) -> str:
+    """``text`` with every run of white space (newlines included) made one space."""
+    return " ".join(str(text).split())
 
 
 def guess_indent(text: str) -> tuple[int, int, int]:
@@ -159,6 +100,8 @@ def dump(document: Any, yaml: YAML) -> str:
 def position(document: Any, loc: tuple[Any, ...], at_key: bool = False) -> tuple[int, int]:
     """1-based line and column of the value at ``loc`` (a pydantic error location), of its key
     with ``at_key``, or of the deepest node on that path that exists."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     node = document
     line, col = 1, 1
     if isinstance(node, (CommentedMap, CommentedSeq)) and node.lc.line is not None:
@@ -180,6 +123,8 @@ def position(document: Any, loc: tuple[Any, ...], at_key: bool = False) -> tuple
 def text_scalar(text: str) -> str:
     """``text`` in the scalar style that reads best: folded block for long prose, literal block
     for multi-line text, plain otherwise. Fold points are stored so rewrites keep them."""
+    from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+
     if "\n" in text:
         return LiteralScalarString(text)
     if len(text) <= _FOLD_WIDTH or text != text.strip():
@@ -204,3 +149,16 @@ def text_scalar(text: str) -> str:
     scalar = FoldedScalarString(text)
     scalar.fold_pos = folds  # type: ignore[attr-defined]
     return scalar
+
+
+def styled(value: Any) -> Any:
+    """A round-trip document of plain data, each string in the style that reads best (``text_scalar``)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(value, dict):
+        return CommentedMap((k, styled(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return CommentedSeq(styled(v) for v in value)
+    if isinstance(value, str):
+        return text_scalar(value)
+    return value

@@ -9,9 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planctl.graph import Graph, ready_tasks, structure_problems
+from planctl.parsecache import plain
+from planctl.plainyaml import fast_load
 from planctl.project import Project
 from planctl.schema import Plan
 from planctl.store import inspect_plan
+from planctl.yamlio import make_yaml
 from tests.planctl.planctl_testkit import RUN_PLAN, SMALL_PLAN
 
 # Characters that change what YAML means, and fragments that reach every part of the reader:
@@ -59,11 +62,41 @@ def test_any_text_is_a_plan_or_a_clean_problem(tmp_path, text):
     ),
 )
 def test_a_damaged_plan_is_a_plan_or_a_clean_problem(tmp_path, seed, edits):
-    text = seed
+    read(tmp_path, damaged(seed, edits))
+
+
+def damaged(text: str, edits: list[tuple[float, int, str]]) -> str:
     for where, cut, insert in edits:
         at = int(where * len(text))
         text = text[:at] + insert + text[at + cut :]
-    read(tmp_path, text)
+    return text
+
+
+# Plain scalars whose type YAML 1.1 (PyYAML's default) and 1.2 (ruamel) disagree on, and their kin.
+SCALARS = [
+    "yes", "No", "on", "OFF", "y", "0777", "0o17", "0x1F", "-0x1f", "0b101", "1_000", "1e3", "1.0e+3", ".5", "5.",
+    "+1", "-0", "1:20", "12:30:00", "2024-01-01", "2024-01-01 10:00:00", "~", "null", "Null", "=", ".inf", "-.Inf",
+    ".NaN", "True", "tRUE", "1E-3", "0.1_2", "08", "0o", "0x", "1.2.3", "<<", "!!str 12", "!!int '7'", "'[D]'",
+]  # fmt: skip
+
+
+@FUZZ
+@given(
+    seed=st.sampled_from(SEEDS),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1), st.integers(0, 12), st.sampled_from(YAML_BITS + SCALARS) | st.text(max_size=5)),
+        max_size=6,
+    ),
+    scalars=st.lists(st.sampled_from(SCALARS) | st.from_regex(r"[-+.0-9a-fA-FxobeE_:]{1,8}", fullmatch=True)),
+)
+def test_libyaml_reads_what_it_accepts_as_ruamel_does(seed, edits, scalars):
+    """Plans are parsed by libyaml when it accepts the text, else by ruamel; both must mean the same."""
+    text = damaged(seed, edits) + "".join(f"\nx{k}: {value}" for k, value in enumerate(scalars)) + "\n"
+    fast = fast_load(text)
+    if fast is None:
+        return  # ruamel reads it, or says where it is wrong
+    # repr: types count (1, 1.0 and True differ), key order counts, and NaN reads as nan.
+    assert repr(plain(make_yaml().load(text), 10_000)) == repr(plain(fast[0], 10_000))
 
 
 def chain(n: int, *, cycle: bool = False, phases: int = 1) -> Plan:
