@@ -35,7 +35,8 @@ Timing = tuple[float, float]  # wall-clock seconds, CPU seconds
 
 
 def timed(root: Path, cache: Path, args: list[str], repeat: int) -> tuple[Timing, list[Timing]]:
-    """The first run and the ``repeat`` runs after it of ``planctl ARGS`` with parse cache ``cache``."""
+    """The first run and the ``repeat`` runs after it of ``planctl ARGS`` with parse cache ``cache``.
+    validate may exit 1: imported plans cite files of the project they came from."""
     env = {**os.environ, "PLANCTL_CACHE_DIR": str(cache)}
     timings = []
     for _ in range(repeat + 1):
@@ -47,7 +48,7 @@ def timed(root: Path, cache: Path, args: list[str], repeat: int) -> tuple[Timing
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         timings.append((wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime))
-        if done.returncode != 0:
+        if done.returncode not in ((0, 1) if args[0] == "validate" else (0,)):
             raise SystemExit(f"planctl {' '.join(args)} failed: {done.stdout.decode()}{done.stderr.decode()}")
     return timings[0], timings[1:]
 

@@ -69,6 +69,8 @@ class Project:
 
     def display(self, path: Path) -> str:
         """``path`` as shown to users: relative to the project root when inside it."""
+        if path.is_absolute() and ".." not in path.parts and path.is_relative_to(self.root):
+            return str(path.relative_to(self.root))  # the common case, without resolving links
         try:
             return str(path.resolve().relative_to(self.root))
         except ValueError:

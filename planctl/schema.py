@@ -60,6 +60,7 @@ class TaskState(str, Enum):
         return self.name.lower().replace("_", " ")
 
 
+_CANONICAL_MARKERS = frozenset(state.value for state in TaskState)
 # Markers seen in hand-kept markdown plans, beyond the five canonical ones.
 MARKER_STATES = {
     "[ ]": TaskState.OPEN,
@@ -108,7 +109,7 @@ def _state_marker(value: Any) -> Any:
     if isinstance(value, list):
         # An unquoted [D] in YAML is a one-item list, and [ ] an empty one.
         raise ValueError("quote the state marker, e.g. state: '[D]' (unquoted it is a YAML list)")
-    if isinstance(value, str) and value not in {s.value for s in TaskState}:
+    if isinstance(value, str) and value not in _CANONICAL_MARKERS:
         raise ValueError(f"unknown state marker '{value}' (expected '[ ]', '[P]', '[B]', '[D]' or '[S]')")
     return value
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from planctl.errors import Diagnostic
 from planctl.project import Project
 from planctl.store import PlanFile, find_plan, read_valid
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # Plans a command about the whole folder skipped because they do not load; main() turns any into exit 1.
 skipped: list[Diagnostic] = []
@@ -65,9 +69,26 @@ def valid_plans(proj: Project) -> list[PlanFile]:
 
 
 def console() -> Console:
+    """rich's console, for commands that draw tables or styles; plain text goes through print()."""
+    from rich.console import Console  # imported by the commands that draw: status, next, validate start faster
+
     # highlight=False: plan text is shown as written; markup=False: "[D]" is a state, not a style;
     # soft_wrap: long lines are left to the terminal rather than broken mid-path.
     return Console(highlight=False, markup=False, soft_wrap=True)
+
+
+def title_line(bold: str, rest: str) -> str:
+    """``bold`` then ``rest`` on one line: on a terminal, cut to its width with ``bold`` in bold
+    (unless NO_COLOR is set or TERM is dumb); elsewhere as is."""
+    text = bold + rest
+    if not sys.stdout.isatty() or os.environ.get("TERM") == "dumb":
+        return text
+    width = shutil.get_terminal_size().columns
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    if "NO_COLOR" in os.environ or len(text) < len(bold):
+        return text
+    return f"\x1b[1m{bold}\x1b[0m{text[len(bold) :]}"
 
 
 def warn(message: str) -> None:

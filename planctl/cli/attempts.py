@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from planctl.cli.app import AnyPlanArgument, JsonOption, app, console, print_json, project, selected_plans
-from planctl.records import load_records, records_path
 
 
 @app.command()
 def attempts(ctx: typer.Context, plan: str | None = AnyPlanArgument, as_json: bool = JsonOption) -> None:
     """List attempts: number, task (and kind, for verify attempts), stamp, outcome, exit code, checks and bundle."""
+    from planctl.records import load_records, records_path  # read-only commands start faster without it
+
     proj = project(ctx)
     rows = [
         (plan_file.plan.initiative.id, attempt)
@@ -24,6 +24,8 @@ def attempts(ctx: typer.Context, plan: str | None = AnyPlanArgument, as_json: bo
     if not rows:
         console().print("No attempts recorded.")
         return
+    from rich.table import Table  # only this command draws a rich table
+
     table = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("Initiative", "#", "Task", "Stamp", "Outcome", "Exit", "Checks", "Bundle"):
         table.add_column(column, justify="right" if column in ("#", "Exit") else "left")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from planctl.cli.app import AnyPlanArgument, JsonOption, app, console, plain_table, print_json, selected_plans
+from planctl.cli.app import AnyPlanArgument, JsonOption, app, plain_table, print_json, selected_plans
 from planctl.graph import ready_tasks
 
 
@@ -33,7 +33,7 @@ def next_tasks(
         print_json(rows)
         return
     if not rows:
-        console().print("Nothing is ready.")
+        print("Nothing is ready.")
         return
     table = [
         [r["initiative"], r["phase"], r["task"], r["state"], "yes" if r["runnable"] else "", r["description"]]

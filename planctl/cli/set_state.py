@@ -6,7 +6,6 @@ import typer
 
 from planctl.cli.app import PlanArgument, app, console, project
 from planctl.errors import PlanctlError
-from planctl.records import Transition, load_records, records_path, save_records
 from planctl.safeio import project_lock
 from planctl.schema import TaskState
 from planctl.store import read_all, save_plan, select_plan, set_task_state
@@ -40,8 +39,9 @@ def set_state(
         raise PlanctlError(f"--state {key} needs --why REASON")
     if waits_on and new is not TaskState.BLOCKED:
         raise PlanctlError("--waits-on is for blocked tasks (--state B)")
-    # Imported when the command runs: read-only commands (status, next, validate) start faster without it.
+    # Imported when the command runs: read-only commands (status, next, validate) start faster without them.
     from planctl.publish import derived_files, write_derived
+    from planctl.records import Transition, load_records, records_path, save_records
 
     proj = project(ctx)
     with project_lock(proj.lock_path):

@@ -7,7 +7,6 @@ import typer
 from planctl.cli.app import JsonOption, PlanArgument, app, console, print_json, project
 from planctl.freshness import Hasher, plan_freshness
 from planctl.graph import blockers, prerequisites
-from planctl.records import load_records, records_path
 from planctl.store import find_plan
 
 
@@ -20,7 +19,8 @@ def show(
 ) -> None:
     """Print a plan as markdown, or every field of one task. Done tasks whose evidence no longer
     matches their inputs are marked stale, with the files that changed."""
-    # Imported when the command runs: read-only commands (status, next, validate) start faster without it.
+    # Imported when the command runs: read-only commands (status, next, validate) start faster without them.
+    from planctl.records import load_records, records_path
     from planctl.views import render_plan
 
     proj = project(ctx)

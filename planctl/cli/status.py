@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.text import Text
 
-from planctl.cli.app import AnyPlanArgument, JsonOption, app, console, plain_table, print_json, project, selected_plans
+from planctl.cli.app import AnyPlanArgument, JsonOption, app, plain_table, print_json, project, selected_plans, title_line
 from planctl.freshness import Freshness, Hasher, plan_freshness
 from planctl.graph import Counts, plan_status, ready_tasks
 from planctl.project import Project
@@ -69,14 +68,11 @@ def status(
     if as_json:
         print_json(summaries)
         return
-    out = console()
     if not summaries:
-        out.print("No plans.")
+        print("No plans.")
     for item in summaries:
-        title = Text.assemble((item["initiative"], "bold"), f" — {item['title']}")
-        title.truncate(out.width, overflow="ellipsis")
-        out.print(title)
-        out.print(
+        print(title_line(item["initiative"], f" — {item['title']}"))
+        print(
             f"{progress_bar(item['progress'])} {item['done'] + item['skipped']}/{item['total']} "
             f"({item['progress']:.0%}) {item['status']}  {item['file']}"
         )
@@ -85,15 +81,15 @@ def status(
         columns = [(name, key) for name, key in columns if key in ("done", "skipped") or item[key]] + [("Open", "open")]
         rows = [[phase["id"], phase["title"], *(str(phase[key]) for _, key in columns)] for phase in item["phases"]]
         names = [name for name, _ in columns]
-        out.print(plain_table(["Phase", "Title", *names], rows, right=tuple(names), max_width={"Title": 48}))
+        print(plain_table(["Phase", "Title", *names], rows, right=tuple(names), max_width={"Title": 48}))
         nxt = item["next"][0] if item["next"] else None
         active = " (in progress)" if nxt and nxt["state"] == TaskState.IN_PROGRESS.value else ""
-        out.print(f"Next: {nxt['task']} — {nxt['description']}{active}" if nxt else "Next: nothing ready")
+        print(f"Next: {nxt['task']} — {nxt['description']}{active}" if nxt else "Next: nothing ready")
         for blocked in item["blocked_tasks"]:
             waits = f" (waits on {', '.join(blocked['waits_on'])})" if blocked["waits_on"] else ""
-            out.print(f"Blocked: {blocked['task']} — {blocked['reason']}{waits}")
+            print(f"Blocked: {blocked['task']} — {blocked['reason']}{waits}")
         for i, stale in enumerate(item["stale"]):
-            out.print(f"{'Stale:' if i == 0 else '':6} {stale['task']} — {Freshness(**stale).describe()}")
+            print(f"{'Stale:' if i == 0 else '':6} {stale['task']} — {Freshness(**stale).describe()}")
         if item["unverifiable"]:
-            out.print(f"Unverifiable (done without a run spec): {', '.join(item['unverifiable'])}")
-        out.print()
+            print(f"Unverifiable (done without a run spec): {', '.join(item['unverifiable'])}")
+        print()

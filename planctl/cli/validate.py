@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from planctl.cli.app import app, console, project
+from planctl.cli.app import app, project
 from planctl.validate import validate_project
 
 
@@ -21,6 +21,6 @@ def validate(
     errors = sum(d.severity == "error" for d in diagnostics)
     warnings = len(diagnostics) - errors
     checked = len(proj.plan_paths())
-    console().print(f"{checked} plan(s) checked: {errors} error(s), {warnings} warning(s)")
+    print(f"{checked} plan(s) checked: {errors} error(s), {warnings} warning(s)")
     if errors or (strict and warnings):
         raise typer.Exit(1)
