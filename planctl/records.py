@@ -7,6 +7,8 @@ plans, the source of truth that ledgers are generated from.
 Parsing YAML in pure Python takes milliseconds per attempt, which a report over thousands of
 attempts cannot afford: records are read through planctl's parse cache (planctl.parsecache, keyed by
 the text's hash, as plans are), and saving records primes it, so the next read costs a file read.
+A miss is parsed by libyaml (planctl.plainyaml), else by ruamel.yaml, which is imported only then
+and to write records: read-only commands start faster without it.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from planctl import process
 from planctl.errors import PlanctlError
@@ -28,6 +28,9 @@ from planctl.parsecache import TooLarge, cached_data
 from planctl.project import Project
 from planctl.safeio import atomic_write_text
 from planctl.schema import State, StrictModel
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 
 def utc_now() -> str:
@@ -147,12 +150,33 @@ def records_path(project: Project, plan_name: str) -> Path:
     return project.attempts_dir / f"{plan_name}.yaml"
 
 
+class CorruptRecords(ValueError):
+    """A records file that is not the YAML planctl writes."""
+
+
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
     yaml.width = 4096
     return yaml
+
+
+def _parse(text: str) -> Any:
+    """A records text as data (on a parse-cache miss): libyaml, else ruamel, which says what is wrong."""
+    from planctl.plainyaml import fast_load
+
+    fast = fast_load(text)
+    if fast is not None:
+        return fast[0]
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return _yaml().load(text)
+    except YAMLError as err:
+        raise CorruptRecords(str(err)) from None
 
 
 def load_records(path: Path, initiative: str) -> Records:
@@ -161,8 +185,8 @@ def load_records(path: Path, initiative: str) -> Records:
     except FileNotFoundError:
         return Records(initiative=initiative)
     try:
-        return Records.model_validate(cached_data(text, _yaml().load, MAX_RECORD_VALUES))
-    except (YAMLError, ValidationError, TooLarge) as err:
+        return Records.model_validate(cached_data(text, _parse, MAX_RECORD_VALUES))
+    except (CorruptRecords, ValidationError, TooLarge) as err:
         first = str(err).strip().splitlines()
         raise PlanctlError(f"{path}: corrupt attempt records: {first[0] if first else err}") from None
 

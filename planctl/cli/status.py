@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from planctl.cli.app import AnyPlanArgument, JsonOption, app, plain_table, print_json, project, selected_plans, title_line
+from planctl.cli.app import (
+    AnyPlanArgument,
+    JsonOption,
+    app,
+    plain_table,
+    print_json,
+    project,
+    selected_plans,
+    title_line,
+)
 from planctl.freshness import Freshness, Hasher, plan_freshness
 from planctl.graph import Counts, plan_status, ready_tasks
 from planctl.project import Project

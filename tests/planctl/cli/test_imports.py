@@ -1,6 +1,6 @@
 """What a command loads: the read-only commands (status, next, validate) start in a fraction of a
 second because they import neither YAML library once the plans are in the parse cache, nor rich,
-jinja2, GitPython, markdown-it or the run engine. Each check runs in a fresh interpreter."""
+jinja2, GitPython, markdown-it, matplotlib, the run engine or the report. Each check runs in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -10,7 +10,20 @@ import sys
 import textwrap
 from pathlib import Path
 
-HEAVY = ("yaml", "ruamel.yaml", "rich", "jinja2", "git", "markdown_it", "planctl.engine", "planctl.records")
+from planctl.project import Project
+from planctl.records import Attempt, Records, records_path, save_records
+
+HEAVY = (
+    "yaml",
+    "ruamel.yaml",
+    "rich",
+    "jinja2",
+    "git",
+    "markdown_it",
+    "matplotlib",
+    "planctl.engine",
+    "planctl.report",
+)
 
 
 def loaded_by_read_only_commands(root: Path, cache: Path) -> list[str]:
@@ -32,7 +45,12 @@ def loaded_by_read_only_commands(root: Path, cache: Path) -> list[str]:
 
 
 def test_read_only_commands_import_no_heavy_library_once_plans_are_cached(project, tmp_path):
+    # status reads the plan's attempt records too (for stale evidence): they go through the cache as well.
+    attempt = Attempt(
+        number=1, task="A1", phase="A", stamp="s1", outcome="passed", started="2026-01-01T00:00:00Z", bundle="b"
+    )
+    save_records(records_path(Project(project), "demo"), Records(initiative="DEMO-001", attempts=[attempt]))
     cache = tmp_path / "cache"
     first = loaded_by_read_only_commands(project, cache)
-    assert "yaml" in first and "ruamel.yaml" not in first  # libyaml parsed the plan; ruamel was not needed
+    assert "yaml" in first and "ruamel.yaml" not in first  # libyaml parsed plan and records; no ruamel
     assert loaded_by_read_only_commands(project, cache) == []
