@@ -121,13 +121,19 @@ class AttemptKind(Protocol):
 
 @dataclass(frozen=True)
 class RunKind:
-    """``planctl run``: a runnable, ready task (any, with ``force``); a pass closes it."""
+    """``planctl run``: a runnable, ready task (any, with ``force``, blocked ones included); a pass closes it."""
 
     force: bool = False
     name: AttemptKindName = "run"
 
     def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records) -> dict:
         require_run_spec(project, plan_file, task)
+        if task.state is TaskState.BLOCKED and not self.force:
+            waits = f" (waits on {', '.join(task.waits_on)})" if task.waits_on else ""
+            raise PlanctlError(
+                f"{plan_file.display}: task {task.id} is blocked: {task.reason}{waits} "
+                "(--force runs it anyway; planctl set --state open unblocks it)"
+            )
         waiting = blockers(plan_file.plan, phase, task)
         if waiting and not self.force:
             listed = ", ".join(f"{t.id} {t.state.value}" for t in waiting)

@@ -27,7 +27,9 @@ def run(
     phase: str | None = typer.Option(None, "--phase", help="Run the open runnable tasks of this phase."),
     all_ready: bool = typer.Option(False, "--all-ready", help="Run every ready runnable task, until none is left."),
     no_commit: bool = typer.Option(False, "--no-commit", help="Record the attempt but do not commit it."),
-    force: bool = typer.Option(False, "--force", help="Run named tasks even when their prerequisites are open."),
+    force: bool = typer.Option(
+        False, "--force", help="Run named tasks even when their prerequisites are open or they are blocked."
+    ),
 ) -> None:
     """Run tasks' linked commands into evidence bundles, judge and record each attempt, update
     task states and ledgers, and commit. Exit status: 0 all passed, 1 a failure, 130/143 stopped."""

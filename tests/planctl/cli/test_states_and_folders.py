@@ -55,6 +55,14 @@ def test_run_all_ready_never_runs_a_blocked_task(tmp_path, planctl):
     assert [a.task for a in attempts] == ["A1", "A3"]
     refused = planctl("run", "states", "A4", "--no-commit", root=tmp_path)
     assert refused.code == 2 and "waiting for A2 [B]" in refused.err
+    named = planctl("run", "states", "A2", "--no-commit", root=tmp_path)
+    assert named.code == 2
+    assert "task A2 is blocked: no GPU yet (waits on OTHER-001) (--force runs it anyway" in named.err
+    assert len(load_records(records_path(Project(tmp_path), "states"), "STATES-001").attempts) == 2
+    # --force runs it; the pass closes it, and the reason and waits_on go with the blocked state.
+    assert planctl("run", "states", "A2", "--force", "--no-commit", root=tmp_path).code == 0
+    task = read_plan(Project(tmp_path), tmp_path / "plans" / "states.yaml").task("A2")
+    assert (task.state.value, task.reason, task.waits_on) == ("[D]", None, [])
 
 
 def test_set_moves_tasks_to_blocked_and_in_progress(tmp_path, planctl):
