@@ -1,7 +1,8 @@
 """``planctl report``: every plan, its progress, dependency graph, attempts and metrics as a static
 HTML site. One folder, no server and no JavaScript: it opens from disk or can be published as is.
 
-    index.html                  overview of every plan: progress bar, phase table, ready/blocked/stale counts
+    index.html                  overview of every plan: progress bar, phase table, ready/in progress/waiting/
+                                blocked/stale counts
     style.css
     <plan>/index.html           one plan: dependency graph (SVG), phases and tasks with their evidence,
                                 attempts timeline (SVG) and table, metric plots
@@ -126,6 +127,8 @@ def _totals(reports: list[PlanReport]) -> dict[str, int]:
         "plans": len(reports),
         "tasks": sum(r.counts.total for r in reports),
         "closed": sum(r.counts.closed for r in reports),
+        "in_progress": sum(r.counts.in_progress for r in reports),
+        "blocked": sum(r.counts.blocked for r in reports),
         "attempts": len(attempts),
         "passed": sum(a.outcome == "passed" for a in attempts),
         "failed": sum(a.outcome == "failed" for a in attempts),

@@ -2,11 +2,12 @@
 
 Why not graphviz, mermaid or a layout library: a plan's graph is already layered. Phases come in
 order and tasks sit inside their phase, so the layout is a grid: one column per phase, one row per
-task, edges for a phase's ``requires`` (between column headers) and a task's ``depends_on``
-(between boxes). Computing that grid takes a few lines and no dependency. graphviz would need the
-``dot`` binary (a system package, not pip-installable, which CI and every user would have to
-install) to reorder a graph whose order is meaningful; mermaid draws in the browser with a
-megabyte of JavaScript, which a page that must work from disk without a CDN would have to vendor.
+task, edges for a phase's ``requires`` (between column headers), a task's ``depends_on``
+(between boxes) and what a blocked task ``waits_on`` in the same plan (dashed, between boxes).
+Computing that grid takes a few lines and no dependency. graphviz would need the ``dot`` binary
+(a system package, not pip-installable, which CI and every user would have to install) to
+reorder a graph whose order is meaningful; mermaid draws in the browser with a megabyte of
+JavaScript, which a page that must work from disk without a CDN would have to vendor.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planctl.report.model import TaskView
-from planctl.schema import Phase
+from planctl.schema import Phase, TaskState
 
 COLUMN = 210  # width of a phase column's boxes
 GAP_X = 70  # between columns: room for the edges
@@ -91,8 +92,7 @@ def layout(phases: list[Phase], tasks: list[TaskView]) -> Layout:
             h=BOX_H,
             label=f"{task.id} {task.state.value}",
             text=_shorten(task.description, DESCRIPTION_CHARS),
-            title=f"{task.id} {task.state.value} — {task.description}"
-            + (f" — evidence {view.freshness.status}: {view.freshness.reason}" if view.freshness else ""),
+            title=_tooltip(view),
             css=f"task {view.state_class}",
             href=f"#task-{task.id}",
         )
@@ -108,10 +108,29 @@ def layout(phases: list[Phase], tasks: list[TaskView]) -> Layout:
         for dep in view.task.depends_on
         if dep in boxes
     ]
+    edges += [
+        Edge(_between_boxes(boxes[waited.id], boxes[view.task.id]), "waits")
+        for view in tasks
+        for waited in view.waits_on
+        if waited.id in boxes
+    ]
     deepest = max(rows.values(), default=0)
     width = 2 * MARGIN + len(phases) * COLUMN + max(len(phases) - 1, 0) * GAP_X
     height = TOP + HEADER_H + 16 + deepest * (BOX_H + GAP_Y) + MARGIN
     return Layout(width, height, list(headers.values()), list(boxes.values()), edges)
+
+
+def _tooltip(view: TaskView) -> str:
+    task = view.task
+    text = f"{task.id} {task.state.value} — {task.description}"
+    if task.state is TaskState.BLOCKED:
+        text += f" — blocked: {task.reason}"
+        text += f" (waits on {', '.join(w.id for w in view.waits_on)})" if view.waits_on else ""
+    elif view.waiting_for:
+        text += f" — waiting for {', '.join(view.waiting_for)}"
+    if view.freshness:
+        text += f" — evidence {view.freshness.status}: {view.freshness.reason}"
+    return text
 
 
 def _shorten(text: str, limit: int) -> str:

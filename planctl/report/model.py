@@ -7,16 +7,26 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from planctl.freshness import Freshness, Hasher, plan_freshness
 from planctl.graph import Counts, blockers
 from planctl.ledger import Entry, entries
 from planctl.project import Project
 from planctl.records import Attempt, Records
-from planctl.schema import Phase, Plan, Task, TaskState
+from planctl.schema import Phase, Plan, Task
 from planctl.store import PlanFile
 
 JUNIT_SERIES = ("passed", "failed", "errors", "skipped")
+
+
+@dataclass(frozen=True)
+class WaitsOn:
+    """What a blocked task waits on, as the plan page links it: a task of the plan (``#task-X``),
+    another plan of the report (its page), or an initiative this project has no plan for (no link)."""
+
+    id: str
+    href: str | None
 
 
 @dataclass(frozen=True)
@@ -27,12 +37,14 @@ class TaskView:
     waiting_for: list[str]
     freshness: Freshness | None
     attempts: list[Attempt]
+    waits_on: list[WaitsOn] = field(default_factory=list)
 
     @property
     def state_class(self) -> str:
-        """CSS class of the task's state (done, skipped, open, ...), plus ready/waiting for open tasks."""
+        """CSS class of the task's state (open, in_progress, blocked, done, skipped), plus ready or
+        waiting (for open prerequisites) for tasks someone can work on."""
         name = self.task.state.name.lower()
-        if self.task.state is TaskState.OPEN:
+        if self.task.state.workable:
             name += " ready" if self.ready else " waiting"
         if self.freshness is not None and self.freshness.status != "fresh":
             name += f" {self.freshness.status}"
@@ -92,11 +104,14 @@ class PlanReport:
         return self.counts.closed / self.counts.total if self.counts.total else 0.0
 
     def count(self, what: str) -> int:
-        """ready, waiting (open with open prerequisites), stale or unverifiable tasks."""
+        """ready, waiting (open or in progress, with open prerequisites), in_progress, blocked ([B]),
+        stale or unverifiable tasks."""
         if what == "ready":
             return sum(t.ready for t in self.tasks)
         if what == "waiting":
-            return sum(t.task.state is TaskState.OPEN and not t.ready for t in self.tasks)
+            return sum(t.task.state.workable and not t.ready for t in self.tasks)
+        if what in ("in_progress", "blocked"):
+            return getattr(self.counts, what)
         return sum(t.freshness is not None and t.freshness.status == what for t in self.tasks)
 
     def phase_counts(self, phase: Phase) -> Counts:
@@ -105,6 +120,7 @@ class PlanReport:
 
 def collect(project: Project, plan_files: list[PlanFile]) -> list[PlanReport]:
     hasher = Hasher()
+    plan_pages = {plan_file.plan.initiative.id: f"../{quote(plan_file.name)}/index.html" for plan_file in plan_files}
     reports = []
     for plan_file, entry in zip(plan_files, entries(project, plan_files, {}), strict=True):
         records = Records(initiative=plan_file.plan.initiative.id, attempts=entry.attempts)
@@ -118,9 +134,10 @@ def collect(project: Project, plan_files: list[PlanFile]) -> list[PlanReport]:
                 phase,
                 task,
                 task.id in ready,
-                [t.id for t in blockers(plan_file.plan, phase, task)] if task.state is TaskState.OPEN else [],
+                [t.id for t in blockers(plan_file.plan, phase, task)] if task.state.workable else [],
                 freshness.get(task.id),
                 by_task.get(task.id, []),
+                waits_on(plan_file.plan, task, plan_pages),
             )
             for phase, task in plan_file.plan.tasks()
         ]
@@ -128,6 +145,13 @@ def collect(project: Project, plan_files: list[PlanFile]) -> list[PlanReport]:
         metrics = sorted(metric_series(entry.attempts), key=lambda m: order.get(m.task, len(order)))
         reports.append(PlanReport(plan_file, entry, tasks, metrics))
     return reports
+
+
+def waits_on(plan: Plan, task: Task, plan_pages: dict[str, str]) -> list[WaitsOn]:
+    """What a blocked task waits on, each with its link from the plan's page (``plan_pages``: the
+    page of each initiative in the report, relative to a plan page)."""
+    own = {t.id for _, t in plan.tasks()}
+    return [WaitsOn(name, f"#task-{quote(name)}" if name in own else plan_pages.get(name)) for name in task.waits_on]
 
 
 def metric_series(attempts: list[Attempt]) -> list[MetricSeries]:

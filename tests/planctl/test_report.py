@@ -15,7 +15,7 @@ from planctl.graph import ready_tasks
 from planctl.project import Project
 from planctl.records import Attempt, load_records, records_path
 from planctl.report.graph import layout
-from planctl.report.model import TaskView, metric_series
+from planctl.report.model import TaskView, metric_series, waits_on
 from planctl.schema import Plan
 from tests.planctl.planctl_testkit import RUN_PLAN, SMALL_PLAN, git, init_repo, write
 
@@ -97,7 +97,8 @@ def test_the_report_is_one_folder_whose_links_all_resolve(ran, planctl):
     overview = (site / "index.html").read_text()
     assert 'id="plan-RUN-001"' in overview and 'aria-valuenow="2"' in overview  # A1 and A3 closed
     assert re.search(
-        r'<span class="n">3</span> ready</li>\s*<li class="waiting"><span class="n">1</span> blocked', overview
+        r'<span class="n">3</span> ready</li>\s*<li class="in_progress"><span class="n">0</span> in progress</li>\s*<li class="waiting"><span class="n">1</span> waiting',
+        overview,
     )
 
     page = (site / "run" / "index.html").read_text()
@@ -201,3 +202,74 @@ def test_the_graph_has_a_box_per_task_and_an_arrow_per_dependency():
         f"{b2.x + b2.w},{b2.mid_y}"
     )
     assert graph.width >= b2.x + b2.w and graph.height >= b2.y + b2.h
+
+
+STATES_PLAN = """\
+initiative: {id: STATES-001, title: states}
+phases:
+  - id: A
+    title: first
+    tasks:
+      - {id: A1, description: under way, state: '[P]'}
+      - {id: A2, description: a prerequisite, state: '[ ]'}
+      - {id: A3, description: waits, state: '[B]', reason: needs A2 and the GPU plan, waits_on: [A2, GPU-001, FAR-009]}
+      - {id: A4, description: after A3, depends_on: [A3]}
+"""
+GPU_PLAN = """\
+initiative: {id: GPU-001, title: a GPU}
+phases:
+  - {id: G, title: get one, tasks: [{id: G1, description: buy, state: '[D]'}]}
+"""
+
+
+def test_in_progress_and_blocked_tasks_show_in_counts_tables_and_graph(tmp_path, planctl):
+    write(tmp_path / "plans" / "states.yaml", STATES_PLAN)
+    write(tmp_path / "plans" / "gpu.yaml", GPU_PLAN)
+    assert planctl("report", root=tmp_path).code == 0
+    site = tmp_path / "reports" / "site"
+    assert broken_links(site) == []  # the waits-on links included
+    overview = (site / "index.html").read_text()
+    assert "1/5 tasks closed · 1 in progress · 1 blocked" in overview
+    for count, what in ((2, "ready"), (1, "in progress"), (1, "waiting"), (1, "blocked")):
+        assert re.search(rf'<span class="n">{count}</span> {what}</li>', overview), what
+    # The phase table of STATES-001 gets in-progress and blocked columns; GPU-001's does not.
+    assert overview.count('<th class="num">In progress</th><th class="num">Blocked</th>') == 1
+    assert (
+        '<td class="num">0</td><td class="num">0</td><td class="num">1</td><td class="num">1</td><td class="num">2</td>'
+        in overview
+    )
+    assert 'title="0 done, 0 skipped, 1 in progress, 1 blocked, 2 open"' in overview
+    assert '<span class="bar in_progress" style="width: 25.00%">' in overview
+    assert '<span class="bar blocked" style="width: 25.00%">' in overview
+
+    page = (site / "states" / "index.html").read_text()
+    rows = dict(re.findall(r'<tr id="task-(A\d)" class="([^"]+)">', page))
+    assert rows == {"A1": "in_progress ready", "A2": "open ready", "A3": "blocked", "A4": "open waiting"}
+    assert (
+        '<span class="waits-on">waits on <a href="#task-A2">A2</a>, <a href="../gpu/index.html">GPU-001</a>, FAR-009'
+        in page
+    )
+    assert '<g class="task blocked">' in page and '<g class="task in_progress ready">' in page
+    assert page.count('class="edge waits"') == 1  # A2 -> A3; initiatives are not boxes
+    assert "A3 [B] — waits — blocked: needs A2 and the GPU plan (waits on A2, GPU-001, FAR-009)" in page
+
+
+def test_the_graph_draws_what_a_blocked_task_waits_on_in_its_plan():
+    from ruamel.yaml import YAML
+
+    plan = Plan.model_validate(YAML(typ="safe").load(STATES_PLAN))
+    views = [
+        TaskView(p, t, False, [], None, [], waits_on(plan, t, {"GPU-001": "../gpu/index.html"}))
+        for p, t in plan.tasks()
+    ]
+    graph = layout(plan.phases, views)
+    assert [e.css for e in graph.edges] == ["depends", "waits"]
+    a2, a3 = graph.boxes[1], graph.boxes[2]
+    assert graph.edges[1].path.startswith(f"M{a2.x + a2.w},{a2.mid_y} C") and graph.edges[1].path.endswith(
+        f"{a3.x + a3.w},{a3.mid_y}"
+    )
+    assert [(w.id, w.href) for w in views[2].waits_on] == [
+        ("A2", "#task-A2"),
+        ("GPU-001", "../gpu/index.html"),
+        ("FAR-009", None),
+    ]
