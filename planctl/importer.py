@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -58,7 +58,12 @@ _EXIT_SUMMARY = re.compile(r"^Exit Criteria\b", re.IGNORECASE)
 _FIELD = re.compile(
     r"^\s*(?:[-*+]\s+)?\**(Goal|Prereqs?|Prerequisites|Exit Criteria)\**\s*:\s*\**\s*(.*)$", re.IGNORECASE
 )
-_FIELD_KEYS = {"goal": "goal", "prereq": "prereqs", "prereqs": "prereqs", "prerequisites": "prereqs"}
+_FIELD_KEYS: dict[str, PhaseField] = {
+    "goal": "goal",
+    "prereq": "prereqs",
+    "prereqs": "prereqs",
+    "prerequisites": "prereqs",
+}
 _GOAL_LABELS = {"phase goal", "plan goal", "goal"}
 _ATTEMPT = re.compile(r"Attempts?\s+#(\d+)(?:\s*[–-]\s*#?(\d+))?")
 _GUARD = re.compile(r"\b([A-Z][A-Z0-9_]{2,})=([^\s`]+)")
@@ -114,11 +119,82 @@ class _Table:
     extra: list[tuple[int, str]]  # other columns: index, header
 
 
+PhaseField = Literal["goal", "prereqs", "exit_criteria"]
+
+
 @dataclass
-class _Phase:
+class TaskDraft:
+    """A task row as the importer reads it: the fields of :class:`planctl.schema.Task` that a
+    markdown row can give, plus where it came from. Validated once, as part of the whole plan."""
+
+    id: str
+    description: str
+    state: TaskState
+    line: int  # 0-based line of the row, for warnings
+    label: str | None = None  # the id as written, when it had to change
+    marker: str | None = None  # the state cell as written, when it is not the canonical marker
+    reason: str | None = None
+    waits_on: list[str] = field(default_factory=list)
+    guidance: str | None = None  # None: no guidance column (or cell); "" is kept as written
+    columns: dict[str, str] = field(default_factory=dict)
+    section: str | None = None
+
+    def data(self) -> dict[str, Any]:
+        """The task as plan data (what :class:`planctl.schema.Task` validates)."""
+        data: dict[str, Any] = {"id": self.id, "description": self.description, "state": self.state}
+        optional = {
+            "label": self.label,
+            "marker": self.marker,
+            "reason": self.reason,
+            "waits_on": self.waits_on or None,
+            "guidance": self.guidance,
+            "columns": self.columns or None,
+            "section": self.section,
+        }
+        return data | {key: value for key, value in optional.items() if value is not None}
+
+
+@dataclass
+class PhaseDraft:
+    """A phase as the importer builds it, heading by heading: the fields of
+    :class:`planctl.schema.Phase`, plus the id as written and the heading's level."""
+
     label: str  # the id as written
-    data: dict[str, Any]
     level: int  # heading level; 0 for the implicit phase
+    id: str
+    title: str
+    heading: str | None = None  # the heading as written, when a view would not give it back; "" implicit
+    goal: str = ""
+    prereqs: str = ""
+    exit_criteria: str = ""
+    requires: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    tasks: list[TaskDraft] = field(default_factory=list)
+
+    def field_text(self, key: PhaseField) -> str:
+        return {"goal": self.goal, "prereqs": self.prereqs, "exit_criteria": self.exit_criteria}[key]
+
+    def set_field(self, key: PhaseField, text: str) -> None:
+        if key == "goal":
+            self.goal = text
+        elif key == "prereqs":
+            self.prereqs = text
+        else:
+            self.exit_criteria = text
+
+    def data(self) -> dict[str, Any]:
+        """The phase as plan data (what :class:`planctl.schema.Phase` validates)."""
+        data: dict[str, Any] = {"id": self.id, "title": self.title}
+        if self.heading is not None:
+            data["heading"] = self.heading
+        return data | {
+            "goal": self.goal,
+            "prereqs": self.prereqs,
+            "requires": self.requires,
+            "exit_criteria": self.exit_criteria,
+            "notes": self.notes,
+            "tasks": [task.data() for task in self.tasks],
+        }
 
 
 class _Importer:
@@ -134,8 +210,8 @@ class _Importer:
         self.context_notes: list[str] = []
         self.plan_notes: list[str] = []
         self.summary: list[str] = []
-        self.phases: list[_Phase] = []
-        self.orphans: list[dict[str, Any]] = []  # tasks of tables before the first phase
+        self.phases: list[PhaseDraft] = []
+        self.orphans: list[TaskDraft] = []  # tasks of tables before the first phase
         self.consumed: set[tuple[int, int]] = set()  # (block, item or -1) mapped by the initiative pass
 
     # -- driver ---------------------------------------------------------------------------
@@ -160,7 +236,7 @@ class _Importer:
             return
         phase = self.phases[-1] if scope == "phase" else None
         if phase is not None:
-            phase.data["notes"].append(text)
+            phase.notes.append(text)
             where = f"phase {phase.label}"
         elif scope == "plan":
             self.plan_notes.append(text)
@@ -213,7 +289,7 @@ class _Importer:
         extra = [(k, block.header[k] or f"Column {k + 1}") for k in range(len(header)) if k not in taken]
         return _Table(block, id_col, state_col, description, guidance, extra)
 
-    def _rows(self, table: _Table, section: str | None, scope: str) -> list[dict[str, Any]]:
+    def _rows(self, table: _Table, section: str | None, scope: str) -> list[TaskDraft]:
         tasks = []
         for row in table.block.rows:
             cells, repaired = fit_row(row.source, len(table.block.header), table.state_col, _is_marker)
@@ -233,7 +309,7 @@ class _Importer:
 
     def _task(
         self, table: _Table, cells: list[str], raw_id: str, task_id: str, section: str | None, line: int
-    ) -> dict[str, Any]:
+    ) -> TaskDraft:
         cell = cells[table.state_col]
         state = marker_state(cell)
         if state is None:
@@ -241,11 +317,9 @@ class _Importer:
             state = TaskState.OPEN
         description = cells[table.description_col] if table.description_col is not None else ""
         guidance = cells[table.guidance_col] if table.guidance_col is not None else None
-        task: dict[str, Any] = {"id": task_id, "description": description, "state": state}
-        if task_id != raw_id:
-            task["label"] = raw_id
+        task = TaskDraft(task_id, description, state, line, label=raw_id if task_id != raw_id else None)
         if cell != state.value:
-            task["marker"] = cell
+            task.marker = cell
         if state in _DEFAULT_REASONS:
             if cell.strip() == "[-]":
                 reason = "not applicable"
@@ -254,17 +328,13 @@ class _Importer:
             if not reason:
                 reason = f"{_DEFAULT_REASONS[state]} (no reason given in the markdown plan)"
                 self.warnings.append(f"{self._line(line)}: {state.word} task {raw_id} gives no reason")
-            task["reason"] = reason
+            task.reason = reason
             if guidance != reason:
-                task["guidance"] = guidance or ""
+                task.guidance = guidance or ""
         elif guidance:
-            task["guidance"] = guidance
-        columns = {name: cells[k] for k, name in table.extra if cells[k]}
-        if columns:
-            task["columns"] = columns
-        if section is not None:
-            task["section"] = section
-        task["_line"] = line
+            task.guidance = guidance
+        task.columns = {name: cells[k] for k, name in table.extra if cells[k]}
+        task.section = section
         return task
 
     # -- initiative -------------------------------------------------------------------------
@@ -402,11 +472,9 @@ class _Importer:
             first = min(tables)
             anchor = sections.get(first, first)
             title = self.blocks[anchor].title if anchor in sections.values() else "Tasks"
-            self.phases.append(
-                _Phase("A", {"id": "A", "title": _title(title) or title, "heading": "", "notes": [], "tasks": []}, 0)
-            )
+            self.phases.append(PhaseDraft("A", 0, "A", _title(title) or title, heading=""))
         section_heads = set(sections.values())
-        current: _Phase | None = None  # the phase whose extent we are in (explicit phases)
+        current: PhaseDraft | None = None  # the phase whose extent we are in (explicit phases)
         in_context = in_summary = seen_summary = False
         for i, block in enumerate(self.blocks):
             if block.kind == "heading":
@@ -443,35 +511,34 @@ class _Importer:
         if self.orphans:
             explicit = [p for p in self.phases if p.level]
             if explicit:
-                explicit[0].data["tasks"][:0] = self.orphans
+                explicit[0].tasks[:0] = self.orphans
 
-    def _scope(self, current: _Phase | None, implicit: bool, seen_summary: bool) -> str:
+    def _scope(self, current: PhaseDraft | None, implicit: bool, seen_summary: bool) -> str:
         if current is not None:
             return "phase"
         if implicit:
             return "plan" if seen_summary else "context"
         return "plan" if self.phases else "context"
 
-    def _place(self, tasks: list[dict[str, Any]], current: _Phase | None, implicit: bool) -> None:
+    def _place(self, tasks: list[TaskDraft], current: PhaseDraft | None, implicit: bool) -> None:
         if implicit:
-            self.phases[0].data["tasks"] += tasks
+            self.phases[0].tasks += tasks
         elif current is not None:
-            current.data["tasks"] += tasks
+            current.tasks += tasks
         elif self.phases:  # a table between or after phases belongs to the phase before it
-            self.phases[-1].data["tasks"] += tasks
+            self.phases[-1].tasks += tasks
         else:
             self.orphans += tasks
 
-    def _start_phase(self, block: Block, label: str, title: str) -> _Phase:
-        data: dict[str, Any] = {"id": label, "title": title, "notes": [], "tasks": []}
+    def _start_phase(self, block: Block, label: str, title: str) -> PhaseDraft:
         heading = block.source.strip()
-        if heading != f"### Phase {label} — {title}":
-            data["heading"] = heading
-        phase = _Phase(label, data, block.level)
+        phase = PhaseDraft(
+            label, block.level, label, title, heading=None if heading == f"### Phase {label} — {title}" else heading
+        )
         self.phases.append(phase)
         return phase
 
-    def _phase_fields(self, index: int, block: Block, phase: _Phase) -> None:
+    def _phase_fields(self, index: int, block: Block, phase: PhaseDraft) -> None:
         """Goal/Prereqs/Exit Criteria lines (or list items) of a phase; other lines are notes."""
         if block.kind == "list":
             for item in block.items:
@@ -480,14 +547,14 @@ class _Importer:
             return
         pending: list[str] = []
         start = block.start
-        field_open = None
+        field_open: PhaseField | None = None
         for offset, line in enumerate(block.source.splitlines()):
             match = _FIELD.match(line)
             if match and self._phase_field(line, phase):
                 self._keep("\n".join(pending), start, "phase")
                 pending, field_open = [], _field_key(match[1])
             elif field_open is not None and not pending:
-                phase.data[field_open] += " " + line.strip()
+                phase.set_field(field_open, phase.field_text(field_open) + " " + line.strip())
             else:
                 if not pending:
                     start = block.start + offset
@@ -495,14 +562,14 @@ class _Importer:
                 field_open = None
         self._keep("\n".join(pending), start, "phase")
 
-    def _phase_field(self, text: str, phase: _Phase) -> bool:
+    def _phase_field(self, text: str, phase: PhaseDraft) -> bool:
         match = _FIELD.match(text)
         if not match:
             return False
         key = _field_key(match[1])
-        if phase.data.get(key):
+        if phase.field_text(key):
             return False
-        phase.data[key] = match[2].strip()
+        phase.set_field(key, match[2].strip())
         return True
 
     # -- context ----------------------------------------------------------------------------
@@ -540,24 +607,21 @@ class _Importer:
     # -- assembly ---------------------------------------------------------------------------
     def _result(self, initiative: tuple[str, str]) -> ImportResult:
         self._disambiguate()
-        phases = [p.data for p in self.phases]
-        for phase in self.phases:
-            earlier = [p for p in self.phases[: self.phases.index(phase)]]
-            mentioned = re.findall(r"\bPhases?\s+([A-Za-z0-9]+(?:\.\d+)*)\b", phase.data.get("prereqs", ""))
+        for k, phase in enumerate(self.phases):
+            mentioned = re.findall(r"\bPhases?\s+([A-Za-z0-9]+(?:\.\d+)*)\b", phase.prereqs)
             requires = []
             for label in dict.fromkeys(mentioned):
-                match = [p.data["id"] for p in earlier if p.label == label]
+                match = [p.id for p in self.phases[:k] if p.label == label]
                 if match:
                     requires.append(match[-1])
-            phase.data["requires"] = list(dict.fromkeys(requires))
-        for data in phases:
-            self._waits_on(data["tasks"], {t["id"] for p in phases for t in p["tasks"]})
-            for task in data["tasks"]:
-                task.pop("_line", None)
+            phase.requires = list(dict.fromkeys(requires))
+        task_ids = {task.id for phase in self.phases for task in phase.tasks}
+        for phase in self.phases:
+            self._waits_on(phase.tasks, task_ids)
         data: dict[str, Any] = {
             "initiative": {"id": initiative[0], "title": initiative[1]},
             "context": {"goal": self.goal, "dependencies": self.dependencies, "notes": self.context_notes},
-            "phases": phases,
+            "phases": [phase.data() for phase in self.phases],
             "exit_criteria_summary": self.summary,
             "notes": self.plan_notes,
         }
@@ -584,44 +648,43 @@ class _Importer:
         """Give repeated phase and task ids a -2, -3... suffix; views keep showing them as written."""
         used: set[str] = set()
         for phase in self.phases:
-            new = _unique(phase.data["id"], used)
-            if new != phase.data["id"]:
+            new = _unique(phase.id, used)
+            if new != phase.id:
                 self.warnings.append(
                     f"{self.source}: phase id {phase.label} is used twice; the second is {new} (its heading is kept)"
                 )
-                phase.data["id"] = new
-                phase.data.setdefault("heading", f"### Phase {phase.label} — {phase.data['title']}")
+                phase.id = new
+                if phase.heading is None:
+                    phase.heading = f"### Phase {phase.label} — {phase.title}"
         used = set()
         for phase in self.phases:
-            for task in phase.data["tasks"]:
-                new = _unique(task["id"], used)
-                if new != task["id"]:
-                    self.warnings.append(
-                        f"{self._line(task['_line'])}: task id {task['id']} is used twice; this one is {new}"
-                    )
-                    task.setdefault("label", task["id"])
-                    task["id"] = new
+            for task in phase.tasks:
+                new = _unique(task.id, used)
+                if new != task.id:
+                    self.warnings.append(f"{self._line(task.line)}: task id {task.id} is used twice; this one is {new}")
+                    task.label = task.label or task.id
+                    task.id = new
 
-    def _waits_on(self, tasks: list[dict[str, Any]], task_ids: set[str]) -> None:
+    def _waits_on(self, tasks: list[TaskDraft], task_ids: set[str]) -> None:
         for task in tasks:
-            if task["state"] is not TaskState.BLOCKED:
+            if task.state is not TaskState.BLOCKED or task.reason is None:
                 continue
             found = []
-            for match in _WAITS.finditer(task["reason"]):
+            for match in _WAITS.finditer(task.reason):
                 for word in re.split(r"\s*(?:,|\band\b|&)\s*", match[1]):
                     word = word.strip("`[]. ")
-                    if (word in task_ids and word != task["id"]) or re.fullmatch(_TAG_ID, word):
+                    if (word in task_ids and word != task.id) or re.fullmatch(_TAG_ID, word):
                         found.append(word)
             if found:
-                task["waits_on"] = list(dict.fromkeys(found))
-                self.inferred.append(f"task {task['id']} waits on {', '.join(task['waits_on'])} (from its reason)")
+                task.waits_on = list(dict.fromkeys(found))
+                self.inferred.append(f"task {task.id} waits on {', '.join(task.waits_on)} (from its reason)")
 
     def _artifacts_root(self) -> str | None:
         # A root counts when bundles of at least two phases sit under it as <root>/phase_<id>/.
         phases_under: dict[str, set[str]] = {}
         for phase in self.phases:
-            prose = " ".join(t.get("guidance") or "" for t in phase.data["tasks"])
-            prose += " " + phase.data.get("exit_criteria", "")
+            prose = " ".join(t.guidance or "" for t in phase.tasks)
+            prose += " " + phase.exit_criteria
             for root in re.findall(rf"(reports/[^\s`]*?)/phase_{re.escape(phase.label.lower())}/", prose):
                 if _PLAIN_PATH.fullmatch(root) and not _STAMP.search(root):
                     phases_under.setdefault(root, set()).add(phase.label)
@@ -666,9 +729,10 @@ def _title(rest: str) -> str:
     return _STATUS.sub("", rest).strip(" —–:-")
 
 
-def _field_key(label: str) -> str:
+def _field_key(label: str) -> PhaseField:
+    """The phase field a ``_FIELD`` label names: Goal, Prereq(s)/Prerequisites or Exit Criteria."""
     key = label.lower()
-    return _FIELD_KEYS.get(key, key.replace(" ", "_"))
+    return "exit_criteria" if key == "exit criteria" else _FIELD_KEYS[key]
 
 
 def _summary_item(item: Item) -> str:
