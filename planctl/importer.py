@@ -33,7 +33,7 @@ from planctl.errors import PlanctlError
 from planctl.graph import structure_problems
 from planctl.markdown import Block, Item, fit_row, parse_blocks
 from planctl.refs import Reference, find_sections
-from planctl.schema import Dependency, Plan, TaskState, marker_state
+from planctl.schema import EMOJI, Dependency, Plan, TaskState, marker_state
 from planctl.views import GENERATED_MARKER
 
 _TAG_ID = r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+"  # initiative ids as plans cite them: GRADIENT-FLOW-001
@@ -70,6 +70,8 @@ _GUARD = re.compile(r"\b([A-Z][A-Z0-9_]{2,})=([^\s`]+)")
 _CODE = re.compile(r"`([^`]+)`")
 _STAMP = re.compile(r"\d{8}T\d{6}Z")
 _PLAIN_PATH = re.compile(r"reports(?:/[\w-][\w.-]*)+")
+_BRACKETS = re.compile(r"\[\s*[A-Za-z~-]?\s*\]")
+_LEADING_EMOJI = re.compile(rf"^(?:{EMOJI.pattern}\s*)+")
 _SKIP_PREFIX = re.compile(r"^\**(?:SKIPPED|Skipped|BLOCKED|Blocked|N/A)\**\s*[—–:-]\s*")
 _WAITS = re.compile(
     r"\b(?:blocked (?:by|on)|waiting (?:on|for)|waits (?:on|for)|depends on|until)\s+"
@@ -324,7 +326,7 @@ class _Importer:
             if cell.strip() == "[-]":
                 reason = "not applicable"
             else:
-                reason = _SKIP_PREFIX.sub("", guidance or "").strip()
+                reason = _SKIP_PREFIX.sub("", guidance or "").strip() or _said_beyond_state(cell)
             if not reason:
                 reason = f"{_DEFAULT_REASONS[state]} (no reason given in the markdown plan)"
                 self.warnings.append(f"{self._line(line)}: {state.word} task {raw_id} gives no reason")
@@ -711,7 +713,17 @@ class _Importer:
 
 
 def _is_state(cell: str) -> bool:
-    return bool(cell.strip()) and marker_state(cell) is not None
+    """A cell that says a state and nothing else: what votes for a state column without a header."""
+    return bool(cell.strip()) and marker_state(cell, lenient=False) is not None
+
+
+def _said_beyond_state(cell: str) -> str:
+    """What a state cell says beyond its state, as a reason: 'Blocked on GPU-001' as it is,
+    'N/A — float64 only' -> 'float64 only', '[B] waiting for A2' -> 'waiting for A2'; '' for a bare state."""
+    rest = _LEADING_EMOJI.sub("", _BRACKETS.sub("", cell, count=1).strip())
+    rest = _SKIP_PREFIX.sub("", rest).strip()
+    bare = " ".join(EMOJI.sub(" ", rest).split())
+    return "" if not bare or marker_state(bare, lenient=False) is not None else rest
 
 
 def _is_marker(cell: str) -> bool:

@@ -93,16 +93,34 @@ _STATE_WORDS = {
     TaskState.OPEN: ("", "open", "todo", "to do", "pending", "not started", "planned", "queued"),
 }
 _WORD_STATES = {word: state for state, words in _STATE_WORDS.items() for word in words}
+EMOJI = re.compile(r"[\u2300-\u27bf\U0001f000-\U0001faff]\ufe0f?")  # emoji and dingbats
+_LEADING_WORDS = re.compile(r"[a-z/'-]+(?: [a-z/'-]+){0,2}")
 
 
-def marker_state(cell: str) -> TaskState | None:
+def marker_state(cell: str, lenient: bool = True) -> TaskState | None:
     """The state a markdown state cell means: its first bracket marker (``[x]``, ``[~]``, ``[-]``,
-    ...) or a plain word or emoji (``Done``, ``✅``, ``In progress``); None when it means nothing known."""
+    ...) or a plain word or emoji (``Done``, ``✅``, ``In progress``); None when it means nothing known.
+
+    ``lenient`` also reads a cell that says more: a state phrase at its start (``Complete —
+    2025-10-11``, ``🚧 In progress (50%)``), else the state emoji in it (``✅ see log``) when they
+    all mean one state. Words win over emoji: ``⏳ Pending review`` is open."""
     found = _BRACKET_MARKER.search(cell)
     if found:
         return MARKER_STATES.get(f"[{found[1].upper()}]" if found[1] else "[ ]")
     words = re.sub(r"[*_`]", "", cell).strip().rstrip(".").lower()
-    return _WORD_STATES.get(words)
+    exact = _WORD_STATES.get(words)
+    if exact is not None or not lenient:
+        return exact
+    text = " ".join(EMOJI.sub(" ", words).split())
+    leading = _LEADING_WORDS.match(text)
+    if leading:  # the longest state phrase the text starts with, ending where a word ends
+        phrase = leading[0].split(" ")
+        for n in range(len(phrase), 0, -1):
+            state = _WORD_STATES.get(" ".join(phrase[:n]))
+            if state is not None:
+                return state
+    meant = {_WORD_STATES[symbol] for symbol in EMOJI.findall(words) if symbol in _WORD_STATES}
+    return meant.pop() if len(meant) == 1 else None
 
 
 def _state_marker(value: Any) -> Any:

@@ -9,6 +9,7 @@ import pytest
 
 from planctl.importer import import_markdown
 from planctl.project import Project
+from planctl.schema import marker_state
 from planctl.store import read_plan
 from planctl.views import render_plan
 
@@ -173,3 +174,40 @@ def test_a_broken_template_is_a_one_line_error(project, planctl):
     assert result.err.startswith("planctl: error: ") and result.err.count("\n") == 1
     assert "plan.md.j2:1: template syntax error" in result.err
     assert not (project / "docs" / "plans").exists()
+
+
+@pytest.mark.parametrize(
+    ("cell", "state"),
+    [
+        ("✅ Done", "[D]"),
+        ("Done ✅", "[D]"),
+        ("Complete — 2026-02-03", "[D]"),
+        ("🚧 In progress (50%)", "[P]"),
+        ("Partially complete: 2 of 3", "[P]"),
+        ("⏳ Pending review", "[ ]"),  # the words win over the emoji
+        ("✅ see the log", "[D]"),
+        ("Blocked on A1", "[B]"),
+        ("N/A — float64 only", "[S]"),
+        ("Not done", None),
+        ("Doneness", None),
+        ("✅🚧", None),  # two emoji that disagree, and no words
+    ],
+)
+def test_state_cells_that_say_more_than_their_state(cell, state):
+    assert (None if marker_state(cell) is None else marker_state(cell).value) == state
+    # A column is recognised as the state column only by cells that say nothing else.
+    assert marker_state(cell, lenient=False) is None
+
+
+def test_a_blocked_or_skipped_state_cell_gives_the_reason_when_no_column_does():
+    text = (
+        "# CELLS-001: reasons in state cells\n\n| ID | Task | Status |\n| --- | --- | --- |\n"
+        "| A1 | first | Done |\n| A2 | second | Blocked on A1 and GPU-001 |\n| A3 | third | N/A — float64 only |\n"
+        "| A4 | fourth | ⛔ Blocked |\n"
+    )
+    result = import_markdown(text, "cells.md")
+    tasks = {t.id: t for _, t in result.plan.tasks()}
+    assert (tasks["A2"].reason, tasks["A2"].waits_on) == ("Blocked on A1 and GPU-001", ["A1", "GPU-001"])
+    assert tasks["A3"].reason == "float64 only" and tasks["A3"].marker == "N/A — float64 only"
+    assert tasks["A4"].reason == "blocked (no reason given in the markdown plan)"
+    assert result.warnings == ["cells.md:8: blocked task A4 gives no reason"]
