@@ -102,6 +102,7 @@ class ImportResult:
 
 
 def import_markdown(text: str, source: str) -> ImportResult:
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as editors on Windows write one
     if "\x00" in text:
         raise PlanctlError(f"{source}: binary file, not a markdown plan")
     if not text.strip():

@@ -75,7 +75,7 @@ MARKER_STATES = {
 }
 _BRACKET_MARKER = re.compile(r"\[\s*([A-Za-z~-]?)\s*\]")
 _STATE_WORDS = {
-    TaskState.DONE: ("done", "complete", "completed", "finished", "closed", "✅", "✔", "✔️", "☑", "☑️"),
+    TaskState.DONE: ("done", "complete", "completed", "finished", "closed", "✅", "✓", "✔", "✔️", "☑", "☑️", "☒"),
     TaskState.IN_PROGRESS: (
         "in progress",
         "in-progress",
@@ -90,7 +90,7 @@ _STATE_WORDS = {
     ),
     TaskState.BLOCKED: ("blocked", "on hold", "waiting", "⛔", "🛑"),
     TaskState.SKIPPED: ("skipped", "n/a", "not applicable", "won't do", "wontfix", "dropped"),
-    TaskState.OPEN: ("", "open", "todo", "to do", "pending", "not started", "planned", "queued"),
+    TaskState.OPEN: ("", "open", "todo", "to do", "pending", "not started", "planned", "queued", "☐"),
 }
 _WORD_STATES = {word: state for state, words in _STATE_WORDS.items() for word in words}
 EMOJI = re.compile(r"[\u2300-\u27bf\U0001f000-\U0001faff]\ufe0f?")  # emoji and dingbats

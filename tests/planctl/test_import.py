@@ -186,6 +186,8 @@ def test_a_broken_template_is_a_one_line_error(project, planctl):
         ("Partially complete: 2 of 3", "[P]"),
         ("⏳ Pending review", "[ ]"),  # the words win over the emoji
         ("✅ see the log", "[D]"),
+        ("[✓]", "[D]"),
+        ("☐ to be scheduled", "[ ]"),
         ("Blocked on A1", "[B]"),
         ("N/A — float64 only", "[S]"),
         ("Not done", None),
@@ -211,3 +213,11 @@ def test_a_blocked_or_skipped_state_cell_gives_the_reason_when_no_column_does():
     assert tasks["A3"].reason == "float64 only" and tasks["A3"].marker == "N/A — float64 only"
     assert tasks["A4"].reason == "blocked (no reason given in the markdown plan)"
     assert result.warnings == ["cells.md:8: blocked task A4 gives no reason"]
+
+
+def test_a_byte_order_mark_or_windows_line_ends_change_nothing():
+    text = (Path(__file__).parents[1] / "data" / "plans_md" / "gpu-parity.md").read_text(encoding="utf-8")
+    plain = import_markdown(text, "gpu-parity.md").plan
+    assert plain.initiative.id == "GPU-PARITY-007"
+    assert import_markdown("\ufeff" + text, "gpu-parity.md").plan == plain
+    assert import_markdown(text.replace("\n", "\r\n"), "gpu-parity.md").plan == plain
