@@ -50,7 +50,8 @@ _NUMBERED = re.compile(r"^(?P<id>\d+(?:\.\d+)*)[.)]?\s+(?P<rest>.+)$")
 _STATUS = re.compile(
     r"\s*(?:[—–:-]\s*)?(?:(?:[\u2705\u2714\u2611\u23f3\u26d4\u274c\u2713\U0001f6a7\U0001f504]\ufe0f?\s*)+"
     r"(?:[A-Z][A-Z ]*[A-Z])?|\b(?:COMPLETE|COMPLETED|DONE|IN PROGRESS|BLOCKED|PENDING|SKIPPED|ARCHIVED)\b|"
-    r"\((?i:complete|completed|done|in progress|blocked|pending|skipped|archived|deferred|partial(?:ly complete)?)\))"
+    r"[(\[](?i:complete|completed|done|in progress|blocked|pending|skipped|archived|deferred|"
+    r"partial(?:ly complete)?)[)\]])"
     r"\s*$"
 )
 _CONTEXT = re.compile(r"^Context\b\s*:?$", re.IGNORECASE)

@@ -11,6 +11,7 @@ inside code spans, spaced like separators, and putting a state marker in the sta
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import re
@@ -22,6 +23,7 @@ from markdown_it.token import Token
 
 _PARSER = MarkdownIt("commonmark").enable("table")
 _DELIMITER_CELL = re.compile(r"^\s*:?-+:?\s*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _BACKTICKS = re.compile(r"`+")
 # A cell starting with one of these after a spaced pipe is most likely the right side of a shell pipe.
 _SHELL_FILTERS = frozenset(
@@ -85,7 +87,11 @@ class Block:
 def parse_blocks(text: str) -> list[Block]:
     """The top-level blocks of a markdown document, in order."""
     lines = text.splitlines()
-    tokens = _PARSER.parse(text)
+    blanks = _table_breaks(lines)
+    tokens = _PARSER.parse("\n".join(_with_blank_lines(lines, blanks)))
+    for token in tokens:  # line numbers of the text as written
+        if token.map is not None:
+            token.map = [n - bisect.bisect_left(blanks, n) for n in token.map]
     blocks: list[Block] = []
     i = 0
     while i < len(tokens):
@@ -112,6 +118,37 @@ def parse_blocks(text: str) -> list[Block]:
         blocks.append(block)
         i = close + 1
     return blocks
+
+
+def _table_breaks(lines: list[str]) -> list[int]:
+    """Where a blank line goes so that a table that starts right under other text is a table:
+    under a list item (``- Goal: x`` then ``| ID | ...``) or a quote, CommonMark reads its rows as
+    a lazy continuation of that paragraph, and its tasks would be lost in the text. The positions
+    are lines of the text with the blank lines in it, in order; fenced code is left alone."""
+    blanks: list[int] = []
+    fence: str | None = None
+    for k, line in enumerate(lines):
+        opening = _FENCE.match(line)
+        if opening and (fence is None or line.strip().startswith(fence)):
+            fence = opening[1][0] * 3 if fence is None else None
+            continue
+        if fence is None and k and _starts_table(lines, k) and lines[k - 1].strip() and lines[k - 1][:1] != "|":
+            blanks.append(k + len(blanks))
+    return blanks
+
+
+def _starts_table(lines: list[str], k: int) -> bool:
+    if not lines[k].startswith("|") or k + 1 >= len(lines):
+        return False
+    delimiter = split_row(lines[k + 1])[0]
+    return bool(delimiter) and all(_DELIMITER_CELL.match(cell) for cell in delimiter)
+
+
+def _with_blank_lines(lines: list[str], blanks: list[int]) -> list[str]:
+    out = list(lines)
+    for position in blanks:
+        out.insert(position, "")
+    return out
 
 
 _KINDS = {

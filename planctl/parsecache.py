@@ -24,7 +24,7 @@ from typing import Any
 
 from planctl.safeio import atomic_write_bytes
 
-_FORMAT = "planctl-plan-data-2"
+_FORMAT = "planctl-plan-data-3"  # bumped when what a parse gives changes
 MAX_ENTRIES = 256  # the oldest entries beyond this are removed when one is added
 
 

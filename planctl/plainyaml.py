@@ -3,7 +3,7 @@
 Reading a plan needs only its data (dicts, lists, scalars). libyaml parses it in C, about ten times
 faster than ruamel's pure-Python parser, and this loader gives YAML 1.2 core-schema scalars as
 ruamel reads them (``yes`` and ``0777`` are a string and 777, not True and 511), refusing duplicate
-keys as ruamel does. Text whose reading could differ (directives, explicit tags) or that libyaml
+keys as ruamel does. Text whose reading could differ (directives, explicit tags, tabs) or that libyaml
 does not read cleanly (merge keys, complex keys, errors) is left to ruamel (planctl.yamlio), whose
 messages locate the problem. Positions of values come from libyaml's node tree (``compose``), so
 that a problem in a valid file is located without ruamel either.
@@ -67,7 +67,9 @@ def fast_load(text: str) -> tuple[Any, Any] | None:
     """(data, root node) read with libyaml, or None when anything is off: the caller then reads
     the text with ruamel, which says what and where. Aliases are shared, not copied: callers bound
     what the data expands to (planctl.parsecache.plain)."""
-    if _RUAMEL_ONLY.search(text):
+    if "\t" in text or _RUAMEL_ONLY.search(text):
+        # Tabs: libyaml reads some that ruamel refuses ("{a: x \ty}"), and the plan must load for
+        # editing too. They are rare in plans; such text costs the slower parse.
         return None
     loader = _Yaml12Loader(text)
     try:

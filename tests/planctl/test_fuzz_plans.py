@@ -137,3 +137,10 @@ def test_a_ten_thousand_task_cycle_is_found_without_recursion():
     [(loc, message)] = structure_problems(chain(10_000, cycle=True))
     assert loc == ("phases", 0, "tasks", 0, "depends_on")
     assert message.startswith("dependency cycle: T0 -> T9999 -> T9998") and message.endswith("-> T1 -> T0")
+
+
+def test_text_with_a_tab_is_left_to_ruamel():
+    """libyaml reads '{q: keeps<TAB>going}'; ruamel refuses it, and a plan must load for editing too."""
+    text = "vars: {question: Which fixture keeps \tgradients alive?, n: 1}\n"
+    assert fast_load(text) is None
+    assert fast_load(text.replace("\t", " ")) is not None

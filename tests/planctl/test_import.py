@@ -221,3 +221,23 @@ def test_a_byte_order_mark_or_windows_line_ends_change_nothing():
     assert plain.initiative.id == "GPU-PARITY-007"
     assert import_markdown("\ufeff" + text, "gpu-parity.md").plan == plain
     assert import_markdown(text.replace("\n", "\r\n"), "gpu-parity.md").plan == plain
+
+
+def test_a_table_right_under_a_list_item_or_a_quote_is_still_a_task_table():
+    text = (
+        "# LAZY-001: tables without a blank line above\n\n"
+        "## Phase A: Fix [IN PROGRESS]\n"
+        "- Goal: wait\n"
+        "| ID | Task | State |\n| --- | --- | --- |\n| A1 | one | [D] |\n| A2 | two | maybe |\n\n"
+        "## Phase B\n"
+        "> a quoted remark\n"
+        "| ID | Task | State |\n| --- | --- | --- |\n| B1 | three | [ ] |\n\n"
+        "```text\n- an example in a fence\n| X1 | not | [ ] |\n| --- | --- | --- |\n```\n"
+    )
+    result = import_markdown(text, "lazy.md")
+    a, b = result.plan.phases
+    assert (a.title, a.goal, [t.id for t in a.tasks]) == ("Fix", "wait", ["A1", "A2"])
+    assert [t.id for t in b.tasks] == ["B1"] and b.notes[0] == "> a quoted remark"
+    assert b.notes[1].startswith("```text\n- an example in a fence\n| X1 |")  # code stays code
+    # Lines in messages are those of the file as written.
+    assert result.warnings == ["lazy.md:8: task A2 has unknown state 'maybe'; imported as open"]
