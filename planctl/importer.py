@@ -274,6 +274,13 @@ class _Importer:
         id_col = next((k for k, h in enumerate(header) if h in _ID_HEADERS), None)
         if id_col is None and rows and sum(bool(_ID_SHAPE.match(_plain(r[0]))) for r in rows) * 2 > len(rows):
             id_col = 0
+        if id_col is None and sum(marker_state(row[state_col]) is not None for row in rows) * 2 <= len(rows):
+            # A table of something else that has a status (tests, risks): not tasks, kept as a note.
+            self.warnings.append(
+                f"{self._line(block.start)}: a table with a '{block.header[state_col]}' column but no ID column, "
+                "whose cells are mostly not task states; kept as a note"
+            )
+            return None
         if id_col is None:
             raise PlanctlError(
                 f"{self._line(block.start)}: a table with a state column ('{block.header[state_col]}') has no ID "

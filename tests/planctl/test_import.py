@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from planctl.errors import PlanctlError
 from planctl.importer import import_markdown
 from planctl.project import Project
 from planctl.schema import marker_state
@@ -241,3 +242,22 @@ def test_a_table_right_under_a_list_item_or_a_quote_is_still_a_task_table():
     assert b.notes[1].startswith("```text\n- an example in a fence\n| X1 |")  # code stays code
     # Lines in messages are those of the file as written.
     assert result.warnings == ["lazy.md:8: task A2 has unknown state 'maybe'; imported as open"]
+
+
+def test_a_status_table_of_something_else_is_a_note_but_a_task_table_without_ids_is_an_error():
+    others = (
+        "| Test | Status |\n| --- | --- |\n| test_gradients | passing |\n| test_parity | 2 failures |\n\n"
+        "| Risk | Mitigation | Status |\n| --- | --- | --- |\n| GPU flakiness | pin driver | Mitigated |\n"
+        "| Memory | chunking | Open |\n\n"
+    )
+    tasks = "### Phase A — Fix\n\n| ID | Task | State |\n| --- | --- | --- |\n| A1 | fix | [ ] |\n"
+    result = import_markdown(f"# OTHER-001: status tables\n\n{others}{tasks}", "other.md")
+    assert [t.id for _, t in result.plan.tasks()] == ["A1"]
+    assert [note.splitlines()[0] for note in result.plan.context.notes] == [
+        "| Test | Status |",
+        "| Risk | Mitigation | Status |",
+    ]
+    assert len(result.warnings) == 2 and "no ID column, whose cells are mostly not task states" in result.warnings[0]
+    without_ids = "| Task | Status |\n| --- | --- |\n| fix the cell | [D] |\n| test it | [ ] |\n"
+    with pytest.raises(PlanctlError, match=r"other\.md:3: a table with a state column \('Status'\) has no ID column"):
+        import_markdown(f"# OTHER-001: status tables\n\n{without_ids}", "other.md")
