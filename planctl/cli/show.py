@@ -58,6 +58,8 @@ def show(
     out.print(f"Phase {phase.id} — {phase.title}")
     if found.reason:
         out.print(f"Reason: {found.reason}")
+    if found.waits_on:
+        out.print(f"Waits on: {', '.join(found.waits_on)}")
     if found.guidance:
         out.print(f"Guidance: {found.guidance}")
     if freshness:

@@ -38,6 +38,8 @@ def test_status_next_and_ledgers_show_in_progress_and_blocked_tasks(tmp_path, pl
     [summary] = json.loads(planctl("status", "--json", root=tmp_path).out)
     assert (summary["in_progress"], summary["blocked"], summary["open"]) == (1, 1, 2)
     assert summary["blocked_tasks"] == [{"task": "A2", "phase": "A", "reason": "no GPU yet", "waits_on": ["OTHER-001"]}]
+    shown = planctl("show", "states", "A2", root=tmp_path).out
+    assert "Reason: no GPU yet\nWaits on: OTHER-001\n" in shown
     ready = json.loads(planctl("next", "--json", root=tmp_path).out)
     assert [(r["task"], r["state"]) for r in ready] == [("A1", "[P]"), ("A3", "[ ]")]  # never A2, nor A4 behind it
     assert planctl("ledger", root=tmp_path).code == 0
