@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # the heavy imports (torch, typer, pydantic) wait until a com
 EXIT_INPUT_ERROR = 2
 
 # The commands of build_app(), known without importing typer (a test keeps the two in step).
-SUBCOMMANDS = ("batch", "kernels", "probe-gradients", "refine", "version")
+SUBCOMMANDS = ("batch", "dataset", "kernels", "probe-gradients", "refine", "version")
 
 
 def build_app() -> typer.Typer:
@@ -69,7 +69,7 @@ def build_app() -> typer.Typer:
 
     app.command("batch")(batch_command)
     app.add_typer(kernels_app, name="kernels")
-    register_gradient_commands(app)  # probe-gradients, refine
+    register_gradient_commands(app)  # probe-gradients, refine, dataset
     return app
 
 
@@ -167,6 +167,7 @@ def render_float_image(
     """Simulate, printing nanoBragg's geometry printout (unless -quiet) and any -printout traces."""
     import torch
 
+    from .frames import smv_header
     from .printout import geometry_lines
     from .progress import ProgressDisplay
     from .renderer import render
@@ -241,36 +242,6 @@ def cbf_geometry(setup: Setup) -> CBFGeometry:
         phi_start=setup.phi.start * RTD,
         phi_increment=setup.phi.osc * RTD,
         twotheta=scalar(geometry.twotheta) * RTD,
-    )
-
-
-def smv_header(setup: Setup) -> SMVHeader:
-    """The SMV header values of a resolved setup, in nanoBragg's variables and units."""
-    from .io.smv import SMVHeader
-
-    geometry, grid = setup.geometry, setup.geometry.grid
-
-    def scalar(value: torch.Tensor) -> float:
-        return float(value.detach())
-
-    return SMVHeader(
-        fpixels=grid.fpixels,
-        spixels=grid.spixels,
-        pixel_size=grid.pixel_size,
-        distance=scalar(geometry.distance),
-        lambda0=scalar(setup.wavelength),
-        Xbeam=scalar(geometry.Xbeam),
-        Ybeam=scalar(geometry.Ybeam),
-        Fbeam=scalar(geometry.Fbeam),
-        Sbeam=scalar(geometry.Sbeam),
-        detsize_s=grid.detsize_s,
-        dials_origin=tuple(float(v) for v in geometry.dials_origin_mm.detach()),
-        ORGX=scalar(geometry.ORGX),
-        ORGY=scalar(geometry.ORGY),
-        close_distance=scalar(geometry.close_distance),
-        phi0=setup.phi.start,
-        osc=setup.phi.osc,
-        twotheta=scalar(geometry.twotheta),
     )
 
 

@@ -1,14 +1,17 @@
-"""The gradient commands of ``nanobrag``: ``probe-gradients`` and ``refine``.
+"""nanobrag's own commands: ``probe-gradients``, ``refine`` and ``dataset``.
 
-Each is a typer command function; :func:`register` adds them to nanobrag's typer app. Both take
-nanoBragg's own flags after ``--`` and parse them with :func:`nanobrag.flags.parse_flags`. Results
-go to a JSON file written all at once; progress goes to stderr. Bad input raises
-:class:`nanobrag.errors.InputError`, which the ``nanobrag`` entry point reports on one line with
-exit status 2.
+Each is a typer command function; :func:`register` adds them to nanobrag's typer app. The gradient
+commands take nanoBragg's own flags after ``--`` and parse them with
+:func:`nanobrag.flags.parse_flags`; ``dataset`` reads them from its spec file. Results go to files
+written all at once; progress goes to stderr. Bad input raises :class:`nanobrag.errors.InputError`,
+which the ``nanobrag`` entry point reports on one line with exit status 2. ``dataset`` and
+multi-image ``refine`` also run as ranks of a ``torchrun`` job (:mod:`nanobrag.distributed`).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +20,13 @@ import typer
 from typer.core import TyperCommand
 
 from .config import SimulationConfig
+from .distributed import joined, rank_device
 from .errors import InputError
 from .fixtures import triclinic_fixture
 from .flags import parse_flags
 from .gradients import CELL_PARAMETERS, LOSSES, check_parameter_names, probe_gradients, write_json
 from .io.images import read_float_image
-from .refine import DEFAULT_SCHEDULE, check_refinable, check_schedule, detector_shape, refine
+from .refine import DEFAULT_SCHEDULE, ImageTarget, check_refinable, check_schedule, detector_shape, refine_images
 
 _FLAGS_HELP = "nanoBragg flags after --, e.g. -- -cell 70 80 90 75 85 95 -default_F 100 -N 5"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -125,28 +129,97 @@ def probe_gradients_command(
 
 def refine_command(
     flags: list[str] = typer.Argument(..., metavar="NANOBRAGG_FLAGS", help=f"the starting model: {_FLAGS_HELP}"),
-    target: Path = typer.Option(..., "--target", help="target image: raw float32, the detector's size (-floatfile)"),
-    refine_names: str = typer.Option(..., "--refine", help="comma-separated parameters, e.g. cell_a,cell_b,cell_c"),
+    target: list[Path] = typer.Option(
+        [], "--target", help="target image: raw float32, the detector's size (-floatfile); repeat for several"
+    ),
+    targets: Path | None = typer.Option(
+        None, "--targets", help="many targets: a dataset directory or manifest.jsonl (frames with their phi, misset...)"
+    ),
+    refine_names: str = typer.Option(
+        "", "--refine", help="comma-separated shared parameters, e.g. cell_a,cell_b,cell_c,distance"
+    ),
+    per_image_names: str = typer.Option(
+        "", "--per-image", help="comma-separated parameters fitted per image, e.g. misset_x,misset_y,misset_z"
+    ),
     out: Path = typer.Option(Path("refine.json"), "--out", help="JSON result file"),
     max_iter: int = typer.Option(100, "--max-iter", help="L-BFGS iterations per stage, at most"),
     schedule: str = typer.Option(",".join(DEFAULT_SCHEDULE), "--schedule", help="comma-separated stages: gauss, model"),
 ) -> None:
-    """Fit parameters and an overall scale to a target image, starting from the model the flags describe."""
-    names = check_refinable(_split(refine_names), "--refine")
+    """Fit parameters and a scale per image to one or many target images, starting from the model the flags describe.
+
+    Under torchrun (torchrun --nproc_per_node K -m nanobrag refine ...) the images are shared out among the
+    processes; the result is the same as with one process.
+    """
+    names = check_parameter_names(_split(refine_names), "--refine")
+    per_image = check_parameter_names(_split(per_image_names), "--per-image")
+    if not names and not per_image:
+        raise InputError("--refine: name at least one parameter to refine")
+    for option, given in (("--refine", names), ("--per-image", per_image)):
+        if given:
+            check_refinable(given, option)
     stages = check_schedule(_split(schedule), "--schedule")
     if max_iter < 1:
         raise InputError(f"--max-iter: must be at least 1, got {max_iter}")
+    if bool(target) == (targets is not None):
+        raise InputError("--target: give one or more --target images, or --targets (a dataset or manifest)")
     config, dtype, device = _simulation_from_flags(flags)
-    image = _read_target(target, detector_shape(config))
-    result = refine(
-        config, image, names, max_iter=max_iter, schedule=stages, dtype=dtype, device=device, progress=_stderr
-    )
-    document = result.as_json()
-    document.update(
-        target=str(target), flags=flags, dtype=str(dtype).removeprefix("torch."), config=config.model_dump(mode="json")
-    )
-    write_json(out, document)
-    _stderr(f"wrote {out}")
+    images = _image_targets(config, target, targets)
+    with joined(rank_device(device)) as world:
+        result = refine_images(
+            images,
+            names,
+            per_image,
+            max_iter=max_iter,
+            schedule=stages,
+            dtype=dtype,
+            device=rank_device(device),
+            progress=_stderr,
+            world=world,
+        )
+        if world.is_root:
+            document = result.as_json()
+            if targets is not None:
+                where = {"targets": str(targets)}
+            elif len(target) == 1:
+                where = {"target": str(target[0])}
+            else:
+                where = {"targets": [str(t) for t in target]}
+            document.update(
+                where, flags=flags, dtype=str(dtype).removeprefix("torch."), config=config.model_dump(mode="json")
+            )
+            write_json(out, document)
+            _stderr(f"wrote {out}")
+
+
+def _image_targets(config: SimulationConfig, files: list[Path], listed: Path | None) -> list[ImageTarget]:
+    """The images to fit: each --target with the flags' model, or each frame a manifest lists with its own values."""
+    shape = detector_shape(config)
+    if listed is None:
+        return [ImageTarget(config, functools.partial(_read_target, path, shape), name=str(path)) for path in files]
+    from .dataset import frame_model, read_targets
+
+    images = []
+    for frame in read_targets(listed):
+        frame_config, values = frame_model(config, frame.values)
+        images.append(ImageTarget(frame_config, functools.partial(frame.load, shape), values, frame.name))
+    return images
+
+
+def dataset_command(
+    spec: Path = typer.Argument(..., metavar="SPEC.yaml", help="dataset spec: flags and rotation, stills or sweep"),
+    out: Path = typer.Option(..., "--out", help="output directory (a rerun completes what is missing)"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress display"),
+) -> None:
+    """Make a dataset of frames (rotation series, random stills or a parameter sweep); run it again to resume.
+
+    Runs as one process or under torchrun (torchrun --nproc_per_node K -m nanobrag dataset SPEC.yaml --out DIR).
+    """
+    # Imported here: other commands need neither torch.distributed nor the dataset machinery.
+    from .dataset import describe, load_spec, run_dataset
+
+    summary = run_dataset(load_spec(spec), out, source=str(spec), progress=not quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _stderr(describe(summary, out))
 
 
 def _split(text: str) -> list[str]:
@@ -154,6 +227,7 @@ def _split(text: str) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``probe-gradients`` and ``refine`` to ``app``."""
+    """Add ``probe-gradients``, ``refine`` and ``dataset`` to ``app``."""
     app.command("probe-gradients", cls=_VariadicOptions)(probe_gradients_command)
     app.command("refine")(refine_command)
+    app.command("dataset")(dataset_command)
