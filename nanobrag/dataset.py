@@ -32,6 +32,7 @@ from the ranks' manifest parts.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -470,15 +471,16 @@ def _complete_entries(dataset: Dataset, out: Path, unit: int, candidates: list[d
 class _Progress:
     """Rank 0's display of the whole dataset: it counts the lines every rank appends to its manifest part."""
 
-    def __init__(self, out: Path, total: int, already: int, interval: float = 0.5) -> None:
+    def __init__(self, out: Path, total: int, already: int, interval: float = 0.5, report_every: float = 10.0) -> None:
         self.out, self.total, self.already, self.interval = out, total, already, interval
+        self.report_every = report_every  # seconds between lines when stderr is not a terminal (SLURM, CI)
         self._offsets: dict[Path, int] = {}
         self._lines = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._start = time.monotonic()
         self._bar = None
-        self._last_line = -math.inf
+        self._last_line = self._start
         if sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -502,15 +504,15 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self._poll(final=True)
         if self._bar is not None:
+            self._poll()
             self._bar.stop()
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
             self._poll()
 
-    def _poll(self, final: bool = False) -> None:
+    def _poll(self) -> None:
         for path in _part_files(self.out):
             try:
                 with path.open("rb") as handle:
@@ -526,7 +528,7 @@ class _Progress:
             self._bar.update(self._task, completed=done)
             return
         now = time.monotonic()
-        if final or now - self._last_line >= 10.0:  # a line every 10 s in logs (SLURM, CI)
+        if now - self._last_line >= self.report_every:
             self._last_line = now
             rate = self._lines / max(now - self._start, 1e-9)
             print(f"dataset: {done}/{self.total} frames, {rate:.3g} frames/s", file=sys.stderr, flush=True)
@@ -570,7 +572,7 @@ def run_dataset(
             already = dataset.frame_count - sum(len(dataset.units[unit]) for unit in todo)
             part = _ManifestPart(out / f"manifest.part-{world.rank}.jsonl")
             display = _Progress(out, dataset.frame_count, already) if (world.is_root and progress) else None
-            with display or _nothing():
+            with display or contextlib.nullcontext():
                 for units in _groups(world.shard(todo), batch, dataset):
                     part.append(_make_units(dataset, out, units, device, world, batch))
             world.barrier()  # every rank has appended its last line
@@ -586,14 +588,6 @@ def run_dataset(
         seconds=time.monotonic() - started,
         world_size=world.size,
     )
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
 
 
 def _prepare(dataset: Dataset, out: Path, world: World, source: str) -> int | None:

@@ -272,3 +272,17 @@ def test_python_dash_m_runs_the_command(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "dataset: 2 frames in" in run.stderr and "2 made now" in run.stderr
     assert [e["frame"] for e in manifest(tmp_path / "out")] == [0, 1]
+
+
+def test_progress_counts_every_ranks_finished_lines(tmp_path, capsys):
+    from nanobrag.dataset import _Progress
+
+    (tmp_path / "manifest.part-0.jsonl").write_text('{"frame": 0}\n{"frame": 2}\n')
+    (tmp_path / "manifest.part-1.jsonl").write_text('{"frame": 1}\n{"frame": 3')  # a line being written
+    progress = _Progress(tmp_path, total=10, already=4, report_every=0.0)
+    progress._poll()
+    with (tmp_path / "manifest.part-1.jsonl").open("a") as part:
+        part.write("}\n")
+    progress._poll()
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["dataset: 7/10 frames", "dataset: 8/10 frames"]

@@ -13,9 +13,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from nanobrag import cli, simulate
 from nanobrag.compiled import compile_disabled
+from nanobrag.dataset import DatasetSpec, read_manifest, run_dataset
 from nanobrag.errors import InputError
 from nanobrag.flags import parse_flags
 from nanobrag.gradients import CELL_PARAMETERS
@@ -205,3 +207,87 @@ def test_command_bad_input_exits_2_without_output(target_file, tmp_path, capsys,
     assert status == 2
     assert message in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no result file, no temporary
+
+
+# --- many images ---------------------------------------------------------------------------------
+
+STILL_FLAGS = (
+    "-cell 70 80 90 75 85 95 -default_F 100 -lambda 1 -N 3 -distance 50 -detpixels 16 -pixel 0.75 -oversample 1"
+)
+
+
+@pytest.fixture
+def one_thread():
+    """Small images: torch's threads only contend on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_each_images_orientation_is_refined_from_a_manifest(tmp_path, one_thread):
+    stills = tmp_path / "stills"
+    run_dataset(DatasetSpec(flags=STILL_FLAGS, stills={"frames": 3, "seed": 5}), stills, progress=False)
+    truth = read_manifest(stills / "manifest.jsonl")
+    start = [dict(entry) for entry in truth]
+    for entry in start:  # every still's orientation off by a few tenths of a degree
+        entry.update(
+            misset_x=entry["misset_x"] + 0.3, misset_y=entry["misset_y"] - 0.2, misset_z=entry["misset_z"] + 0.25
+        )
+    (stills / "start.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in start))
+    out = tmp_path / "result.json"
+    args = [
+        "--targets",
+        str(stills / "start.jsonl"),
+        "--per-image",
+        "misset_x,misset_y,misset_z",
+        "--schedule",
+        "model",
+    ]
+    assert cli.main(["refine", *args, "--out", str(out), "--", *STILL_FLAGS.split()]) == 0
+
+    result = json.loads(out.read_text())
+    assert (
+        result["converged"]
+        and result["parameters"] == []
+        and result["per_image"] == ["misset_x", "misset_y", "misset_z"]
+    )
+    for image, true, first in zip(result["images"], truth, start):
+        assert image["target"] == true["file"]
+        for name in result["per_image"]:
+            assert image["initial"][name] == first[name]
+            assert image["final"][name] == pytest.approx(true[name], abs=1e-5), (image["target"], name)
+        assert image["final"]["scale"] == pytest.approx(1.0, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "spec, options, message",
+    [
+        ({"sweep": {"distance": [50, 60]}}, ["--refine", "distance"], "distance: set per image by the targets"),
+        ({"stills": {"frames": 1}}, ["--refine", "cell_a", "--per-image", "cell_a"], "cell_a: either shared or per"),
+        (
+            {"stills": {"frames": 1}},
+            ["--refine", "cell_a", "--target", "t.bin"],
+            "give one or more --target images, or",
+        ),
+        ({"stills": {"frames": 1}, "output": {"format": "smv"}}, ["--refine", "cell_a"], "SMV frames cannot be fitted"),
+        ({"stills": {"frames": 1}}, ["--per-image", "fluence"], "--per-image: cannot refine fluence"),
+    ],
+)
+def test_many_image_bad_input_exits_2(tmp_path, capsys, spec, options, message):
+    targets = tmp_path / "targets"
+    run_dataset(DatasetSpec(flags=STILL_FLAGS, **spec), targets, progress=False)
+    args = [
+        "refine",
+        "--targets",
+        str(targets),
+        *options,
+        "--out",
+        str(tmp_path / "r.json"),
+        "--",
+        *STILL_FLAGS.split(),
+    ]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "r.json").exists()
