@@ -98,18 +98,30 @@ def test_two_ranks_make_disjoint_halves_of_the_same_frames(tmp_path, spec_file, 
     assert run.stderr.count("dataset: 16 frames in") == 1 and "on 2 ranks" in run.stderr  # rank 0 reports
 
 
+def children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc/N/stat: the fields after the command name)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def worker_pid(launcher: subprocess.Popen, rank: int, timeout: float = 120.0) -> int:
     """The process id of the torchrun worker of ``rank`` (a child of the launcher we started)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for task in Path(f"/proc/{launcher.pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                try:
-                    environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
-                except OSError:
-                    continue
-                if f"RANK={rank}".encode() in environ:
-                    return int(child)
+        for child in children(launcher.pid):
+            try:
+                environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"RANK={rank}".encode() in environ:
+                return child
         assert launcher.poll() is None, "torchrun ended before its workers were seen"
         time.sleep(0.02)
     raise AssertionError(f"no worker of rank {rank} appeared")
