@@ -21,6 +21,7 @@ from nanobrag.dataset import (
     DatasetSpec,
     load_spec,
     read_manifest,
+    read_targets,
     run_dataset,
     uniform_rotation,
 )
@@ -198,6 +199,10 @@ def test_hdf5_shards_hold_the_float_frames(tmp_path):
         image = images[entry["index"]]
         assert image.tobytes() == (floats / f"frame_{entry['frame']:06d}.bin").read_bytes()
         assert hashlib.sha256(image.tobytes()).hexdigest() == entry["sha256"]
+    # Refinement reads the same images back, with each frame's values.
+    for entry, target, reference in zip(entries, read_targets(shards), read_targets(floats)):
+        assert target.name == f"{entry['file']}[{entry['index']}]" and target.values == reference.values
+        assert target.load((16, 16)).tobytes() == reference.load((16, 16)).tobytes()
 
 
 # --- resuming ------------------------------------------------------------------------------------
