@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperCommand
 
 from .config import SimulationConfig
-from .distributed import joined, rank_device
+from .distributed import joined, rank_device, restart_advice
 from .errors import InputError
 from .fixtures import triclinic_fixture
 from .flags import parse_flags
@@ -165,6 +165,9 @@ def refine_command(
     config, dtype, device = _simulation_from_flags(flags)
     images = _image_targets(config, target, targets)
     with joined(rank_device(device)) as world:
+        advice = restart_advice()
+        if world.is_root and advice:
+            _stderr(f"nanobrag: warning: {advice}")
         result = refine_images(
             images,
             names,
@@ -217,8 +220,12 @@ def dataset_command(
     # Imported here: other commands need neither torch.distributed nor the dataset machinery.
     from .dataset import describe, load_spec, run_dataset
 
+    root = int(os.environ.get("RANK", "0")) == 0
+    advice = restart_advice()
+    if root and advice:
+        _stderr(f"nanobrag: warning: {advice}")
     summary = run_dataset(load_spec(spec), out, source=str(spec), progress=not quiet)
-    if int(os.environ.get("RANK", "0")) == 0:
+    if root:
         _stderr(describe(summary, out))
 
 

@@ -83,6 +83,23 @@ def launched_world_size() -> int:
         raise InputError(f"WORLD_SIZE: expected an integer, got {os.environ['WORLD_SIZE']!r}") from None
 
 
+def restart_advice() -> str | None:
+    """A warning for torchrun jobs whose restarted workers may fail to reconnect, else None.
+
+    With ``--max-restarts`` and torch's default shared rendezvous store, a restarted worker group
+    reuses the store of the failed one; a worker can then read a peer's address from the failed
+    round and fail to connect ("Connection refused"). Starting torchrun with
+    TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 gives each round a fresh store.
+    """
+    shared = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    if shared and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0:
+        return (
+            "torchrun --max-restarts: restarted workers can fail to reconnect through torch's shared rendezvous"
+            " store; start torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 (docs/scale.md)"
+        )
+    return None
+
+
 def rank_device(device: str) -> torch.device:
     """The device this rank computes on: ``cuda`` means the GPU of its local rank."""
     if device.startswith("cuda"):

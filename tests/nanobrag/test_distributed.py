@@ -22,6 +22,7 @@ import torch
 
 from nanobrag import cli
 from nanobrag.dataset import MANIFEST, DatasetSpec, read_manifest, run_dataset
+from nanobrag.distributed import restart_advice
 
 pytestmark = pytest.mark.slow
 
@@ -162,11 +163,25 @@ def test_a_worker_killed_mid_run_then_a_rerun_completes_the_dataset(tmp_path, sp
 def test_an_elastic_restart_redoes_the_failed_workers_frames(tmp_path, spec_file, reference):
     out = tmp_path / "ds"
     command = torchrun("dataset", str(spec_file), "--out", str(out), "--quiet", max_restarts=1)
-    launcher = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment())
+    # A fresh rendezvous store per round: with torch's shared one a restarted worker can read its peer's
+    # address from the failed round (see distributed.restart_advice).
+    env = {**environment(), "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
+    launcher = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     kill_rank_one_after_its_first_frame(launcher, out)
     _, err = launcher.communicate(timeout=TIMEOUT)
     assert launcher.returncode == 0, err.decode()  # the same torchrun job finished after its restart
     assert_complete_and_identical(out, reference)
+
+
+def test_restarts_with_a_shared_rendezvous_store_get_advice(monkeypatch):
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "1")
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    assert "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1" in restart_advice()
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "False")  # what that setting gives the workers
+    assert restart_advice() is None
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "0")
+    assert restart_advice() is None
 
 
 # --- refinement ----------------------------------------------------------------------------------
