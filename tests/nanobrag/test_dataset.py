@@ -280,7 +280,7 @@ def test_python_dash_m_runs_the_command(tmp_path):
 
 
 def test_progress_counts_every_ranks_finished_lines(tmp_path, capsys):
-    from nanobrag.dataset import _Progress
+    from nanobrag.dataset.run import _Progress
 
     (tmp_path / "manifest.part-0.jsonl").write_text('{"frame": 0}\n{"frame": 2}\n')
     (tmp_path / "manifest.part-1.jsonl").write_text('{"frame": 1}\n{"frame": 3')  # a line being written
