@@ -290,8 +290,9 @@ class Dataset:
         return build_setup(config, params=parameter_tensors(parameters), dtype=self.dtype, device=device)
 
     def record(self) -> dict[str, Any]:
-        """What dataset.json holds: the spec and the frame count."""
-        return {"nanobrag": __version__, "frames": self.frame_count, "spec": self.spec.model_dump(mode="json")}
+        """What dataset.json holds: the frame count and the spec, less ``batch`` (which changes no frame)."""
+        spec = self.spec.model_dump(mode="json", exclude={"batch"})
+        return {"nanobrag": __version__, "frames": self.frame_count, "spec": spec}
 
     def expected_entry(self, frame: int) -> dict[str, Any]:
         """The manifest fields of ``frame`` that follow from the spec alone."""

@@ -243,6 +243,7 @@ def test_a_damaged_hdf5_shard_is_made_again_whole(tmp_path):
 
 def test_another_spec_or_a_foreign_directory_is_refused(tmp_path):
     make(tmp_path, stills={"frames": 1})
+    assert make(tmp_path, stills={"frames": 1}, batch=4)[1].already == 1  # batch changes no frame
     with pytest.raises(InputError, match="made from another spec"):
         make(tmp_path, stills={"frames": 2})
     (tmp_path / "other").mkdir()
