@@ -164,7 +164,8 @@ def refine_command(
         raise InputError("--target: give one or more --target images, or --targets (a dataset or manifest)")
     config, dtype, device = _simulation_from_flags(flags)
     images = _image_targets(config, target, targets)
-    with joined(rank_device(device)) as world:
+    device = rank_device(device)
+    with joined(device) as world:
         advice = restart_advice()
         if world.is_root and advice:
             _stderr(f"nanobrag: warning: {advice}")
@@ -175,7 +176,7 @@ def refine_command(
             max_iter=max_iter,
             schedule=stages,
             dtype=dtype,
-            device=rank_device(device),
+            device=device,
             progress=_stderr,
             world=world,
         )
@@ -217,7 +218,7 @@ def dataset_command(
 
     Runs as one process or under torchrun (torchrun --nproc_per_node K -m nanobrag dataset SPEC.yaml --out DIR).
     """
-    # Imported here: other commands need neither torch.distributed nor the dataset machinery.
+    # Imported on use (here and in _image_targets): other commands need neither h5py nor the dataset code.
     from .dataset import describe, load_spec, run_dataset
 
     root = int(os.environ.get("RANK", "0")) == 0
