@@ -219,13 +219,16 @@ def dataset_command(
     Runs as one process or under torchrun (torchrun --nproc_per_node K -m nanobrag dataset SPEC.yaml --out DIR).
     """
     # Imported on use (here and in _image_targets): other commands need neither h5py nor the dataset code.
-    from .dataset import describe, load_spec, run_dataset
+    from .dataset import Dataset, describe, load_spec, run_dataset
 
+    dataset_spec = load_spec(spec)
     root = int(os.environ.get("RANK", "0")) == 0
-    advice = restart_advice()
-    if root and advice:
-        _stderr(f"nanobrag: warning: {advice}")
-    summary = run_dataset(load_spec(spec), out, source=str(spec), progress=not quiet)
+    if root:
+        warnings = Dataset(dataset_spec, str(spec)).options.warnings
+        advice = restart_advice()
+        for warning in [*warnings, *([advice] if advice else [])]:
+            _stderr(f"nanobrag: warning: {warning}")
+    summary = run_dataset(dataset_spec, out, source=str(spec), progress=not quiet)
     if root:
         _stderr(describe(summary, out))
 

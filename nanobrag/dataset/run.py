@@ -316,4 +316,5 @@ def describe(summary: DatasetSummary, out: Path) -> str:
     made = f"{summary.made} made now" + (f", {summary.already} already complete" if summary.already else "")
     rate = summary.made / summary.seconds if summary.seconds > 0 else 0.0
     ranks = f" on {summary.world_size} ranks" if summary.world_size > 1 else ""
-    return f"dataset: {summary.frames} frames in {out} ({made}){ranks}, {summary.seconds:.1f} s, {rate:.3g} frames/s"
+    frames = f"{summary.frames} frame{'s' if summary.frames != 1 else ''}"
+    return f"dataset: {frames} in {out} ({made}){ranks}, {summary.seconds:.1f} s, {rate:.3g} frames/s"

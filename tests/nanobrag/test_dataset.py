@@ -98,8 +98,8 @@ def test_unknown_sweep_parameter_lists_the_known_ones():
 
 
 def test_bad_flags_are_reported_with_the_spec(tmp_path):
-    with pytest.raises(InputError, match=r"spec.yaml: flags: unknown flag -detpix"):
-        Dataset(DatasetSpec(flags=FLAGS + " -detpix 3", stills={"frames": 1}), "spec.yaml")
+    with pytest.raises(InputError, match=r"spec.yaml: flags: -distance: expected a number, got 'abc'"):
+        Dataset(DatasetSpec(flags=FLAGS + " -distance abc", stills={"frames": 1}), "spec.yaml")
 
 
 def test_command_bad_spec_exits_2_on_one_line(tmp_path, capsys):
@@ -292,3 +292,12 @@ def test_progress_counts_every_ranks_finished_lines(tmp_path, capsys):
     progress._poll()
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(",")[0] for line in lines] == ["dataset: 7/10 frames", "dataset: 8/10 frames"]
+
+
+def test_the_command_passes_on_the_flags_warnings(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"flags: '{FLAGS} -hdiv 0'\nstills: {{frames: 1}}\n")
+    assert cli.main(["dataset", str(spec), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("nanobrag: warning: -hdiv: not a nanoBragg option; ignored")
+    assert err[1].startswith(f"dataset: 1 frame in {tmp_path / 'out'} (1 made now)")
