@@ -17,18 +17,23 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..io.files import write_bytes_atomic
-from ..io.hdf5 import read_shard, read_shard_frame
+from ..io.files import Data, write_bytes_atomic
+from ..io.hdf5 import iter_shard, read_shard_frame
 from ..io.images import read_float_image
 from ..setup import PARAMETERS
 from .spec import FRAME_SETTINGS, Dataset
 
 MANIFEST = "manifest.jsonl"
+_READ_BLOCK = 1 << 20  # bytes read at a time when a frame file is checked
 _PART = re.compile(r"manifest\.part-(\d+)\.jsonl")
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def sha256(data: Data) -> str:
+    """The hex SHA-256 of a file's content: bytes-like, or parts in order (see nanobrag.io.files.Data)."""
+    digest = hashlib.sha256()
+    for part in (data,) if isinstance(data, bytes | bytearray | memoryview) else data:
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def read_manifest(path: Path) -> list[dict[str, Any]]:
@@ -84,21 +89,9 @@ def write_manifest(out: Path, entries: list[dict[str, Any]]) -> None:
 def complete_entries(dataset: Dataset, out: Path, unit: int, candidates: list[dict[str, Any]]) -> list[dict] | None:
     """The verified manifest entries of every frame of ``unit``, or None when any frame is not proven complete."""
     frames = dataset.units[unit]
-    path = out / dataset.file_name(unit)
-    try:
-        data = path.read_bytes()
-    except OSError:
+    digests = _frame_digests(dataset, out, unit)
+    if digests is None or list(digests) != frames:
         return None
-    if dataset.spec.output.format == "hdf5":
-        try:
-            stored, images = read_shard(path)
-        except InputError:
-            return None
-        if [int(f) for f in stored] != frames:
-            return None
-        digests = {frame: sha256(np.ascontiguousarray(images[k]).tobytes()) for k, frame in enumerate(frames)}
-    else:
-        digests = {frames[0]: sha256(data)}
     complete = []
     for frame in frames:
         expected = dataset.expected_entry(frame)
@@ -113,6 +106,20 @@ def complete_entries(dataset: Dataset, out: Path, unit: int, candidates: list[di
             return None
         complete.append(found[-1])
     return complete
+
+
+def _frame_digests(dataset: Dataset, out: Path, unit: int) -> dict[int, str] | None:
+    """The sha256 of each frame that the unit's file holds, in the file's order (an HDF5 shard: of each
+    image's pixel bytes; a frame file: of the file); None when the file is missing or unreadable.
+    Memory holds one frame at a time."""
+    path = out / dataset.file_name(unit)
+    try:
+        if dataset.spec.output.format == "hdf5":
+            return {frame: sha256(np.ascontiguousarray(image).tobytes()) for frame, image in iter_shard(path)}
+        with path.open("rb") as handle:
+            return {dataset.units[unit][0]: sha256(iter(lambda: handle.read(_READ_BLOCK), b""))}
+    except (OSError, InputError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -26,69 +25,65 @@ from .. import __version__
 from ..config import OutputConfig
 from ..distributed import World, joined, rank_device
 from ..errors import InputError
-from ..frames import render_frames, smv_header
-from ..io.files import write_bytes_atomic
-from ..io.hdf5 import write_shard
+from ..flags import RunOptions
+from ..frames import choose_kernel, load_kernels, render_frames, smv_header
+from ..io.files import Data, is_staged_temporary, write_bytes_atomic
+from ..io.hdf5 import shard_writer
 from ..io.images import float_image_bytes
-from ..io.smv import int_image, smv_bytes
+from ..io.smv import int_image, smv_parts
 from ..noise import noise_image
+from ..progress import ProgressDisplay
 from ..setup import Setup
+from ..threads import configure_threads
 from .manifest import MANIFEST, ManifestPart, complete_entries, part_files, read_manifest, sha256, write_manifest
 from .spec import Dataset, DatasetSpec
 
 SPEC_RECORD = "dataset.json"
-# StagedOutputs' temporary names: ".<final name>.<12 hex digits>.tmp"
-_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
 
 
-def frame_pixels(image: np.ndarray, setup: Setup, noise_seed: int | None, outputs: OutputConfig) -> np.ndarray:
-    """The frame as stored: float32 photons, or with noise nanoBragg's noise-image counts (uint16)."""
+def frame_pixels(image: np.ndarray, setup: Setup, noise_seed: int | None, outputs: OutputConfig, options: RunOptions):
+    """The frame as stored: float32 photons, or with noise nanoBragg's noise-image counts (uint16) drawn by
+    the flags' -noise_engine."""
     if noise_seed is None:
         return np.ascontiguousarray(image, dtype="<f4")
-    pixels, _photons, _overloads = noise_image(image, noise_seed, outputs.adc_offset, setup.roi)
+    pixels, _photons, _overloads = noise_image(
+        image, noise_seed, outputs.adc_offset, setup.roi, options.noise_engine, device=str(setup.device)
+    )
     return np.ascontiguousarray(pixels, dtype="<u2")
 
 
-def frame_file_bytes(fmt: str, pixels: np.ndarray, setup: Setup, outputs: OutputConfig) -> bytes:
+def frame_file_data(fmt: str, pixels: np.ndarray, setup: Setup, outputs: OutputConfig) -> Data:
     """A float or SMV frame file: raw float32 (noise counts as float32), or nanoBragg's int or noise SMV image."""
     if fmt == "float":
         return float_image_bytes(pixels)
     if pixels.dtype.kind == "u":
-        return smv_bytes(pixels, smv_header(setup), "noise")
+        return smv_parts(pixels, smv_header(setup), "noise")
     counts, _scale = int_image(pixels, outputs.intfile_scale, outputs.adc_offset, setup.roi)
-    return smv_bytes(counts, smv_header(setup), "int")
+    return smv_parts(counts, smv_header(setup), "int")
 
 
 class _Progress:
-    """Rank 0's display of the whole dataset: it counts the lines every rank appends to its manifest part."""
+    """Rank 0's display of the whole dataset: it counts the lines every rank appends to its manifest part.
+
+    On a terminal, nanobrag's progress bar (frames made in this run); elsewhere (SLURM, CI logs) a line
+    every ``report_every`` seconds.
+    """
 
     def __init__(self, out: Path, total: int, already: int, interval: float = 0.5, report_every: float = 10.0) -> None:
         self.out, self.total, self.already, self.interval = out, total, already, interval
-        self.report_every = report_every  # seconds between lines when stderr is not a terminal (SLURM, CI)
+        self.report_every = report_every
         self._offsets: dict[Path, int] = {}
         self._lines = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._start = time.monotonic()
-        self._bar = None
-        self._last_line = self._start
-        if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(
-                TextColumn("dataset"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("frames"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self._task = self._bar.add_task("dataset", total=total, completed=already)
+        self._thread = threading.Thread(target=self._watch, name="nanobrag-dataset-progress", daemon=True)
+        self._start = self._last_line = time.monotonic()
+        label = f"dataset ({already} already complete)" if already else "dataset"
+        bar = ProgressDisplay(label, "frames")  # enabled on a terminal only
+        self._bar = bar if bar.enabled else None
 
     def __enter__(self) -> _Progress:
         if self._bar is not None:
-            self._bar.start()
+            self._bar.__enter__()
         self._thread.start()
         return self
 
@@ -97,7 +92,7 @@ class _Progress:
         self._thread.join()
         if self._bar is not None:
             self._poll()
-            self._bar.stop()
+            self._bar.__exit__(*exc)
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
@@ -114,15 +109,17 @@ class _Progress:
             complete = chunk[: chunk.rfind(b"\n") + 1]
             self._offsets[path] = self._offsets.get(path, 0) + len(complete)
             self._lines += complete.count(b"\n")
-        done = min(self.total, self.already + self._lines)
+        made = min(self.total - self.already, self._lines)
         if self._bar is not None:
-            self._bar.update(self._task, completed=done)
+            self._bar(made, self.total - self.already)
             return
         now = time.monotonic()
         if now - self._last_line >= self.report_every:
             self._last_line = now
-            rate = self._lines / max(now - self._start, 1e-9)
-            print(f"dataset: {done}/{self.total} frames, {rate:.3g} frames/s", file=sys.stderr, flush=True)
+            rate = made / max(now - self._start, 1e-9)
+            print(
+                f"dataset: {self.already + made}/{self.total} frames, {rate:.3g} frames/s", file=sys.stderr, flush=True
+            )
 
 
 @dataclass
@@ -146,7 +143,8 @@ def run_dataset(
     dataset = Dataset(spec, source)
     out = Path(out)
     device = rank_device(dataset.options.device)
-    dataset.setup(0, device)  # bad settings fail here, on every rank alike, before any process waits on another
+    configure_threads(dataset.options.threads)
+    first = dataset.setup(0, device)  # bad settings fail here, on every rank alike, before any process waits on another
     batch = spec.batch or (8 if device.type == "cuda" else 1)
     with joined(device) as world:
         lock = _prepare(dataset, out, world, source)
@@ -157,11 +155,12 @@ def run_dataset(
             world.barrier()  # parts are cleared before any rank appends to its own
             todo = [unit for unit in range(len(dataset.units)) if unit not in complete]
             already = dataset.frame_count - sum(len(dataset.units[unit]) for unit in todo)
+            kernel = _run_kernel(dataset, first, world, dataset.frame_count - already)
             part = ManifestPart(out / f"manifest.part-{world.rank}.jsonl")
             display = _Progress(out, dataset.frame_count, already) if (world.is_root and progress) else None
             with display or contextlib.nullcontext():
                 for units in _groups(world.shard(todo), batch, dataset):
-                    part.append(_make_units(dataset, out, units, device, world, batch))
+                    part.append(_make_units(dataset, out, units, device, world, batch, kernel))
             world.barrier()  # every rank has appended its last line
             if world.is_root:
                 _merge(dataset, out)
@@ -177,6 +176,18 @@ def run_dataset(
     )
 
 
+def _run_kernel(dataset: Dataset, first: Setup, world: World, frames: int) -> str:
+    """How every frame of this run is evaluated: rank 0 chooses for all (so a frame's bytes do not depend on
+    the rank that makes it), and where that is a compiled kernel, one rank per machine builds any missing
+    one before the others load it."""
+    kernel = world.broadcast(choose_kernel(first, dataset.options.kernel, frames) if world.is_root else None)
+    if kernel == "fused" and frames:
+        if world.local_rank == 0:
+            load_kernels(first)
+        world.barrier()
+    return kernel
+
+
 def _prepare(dataset: Dataset, out: Path, world: World, source: str) -> int | None:
     """Rank 0: create ``out``, lock it, check or write dataset.json, remove a killed run's temporaries.
 
@@ -188,7 +199,7 @@ def _prepare(dataset: Dataset, out: Path, world: World, source: str) -> int | No
             lock = _lock(out)
             _check_record(dataset, out, source)
             for path in out.iterdir():
-                if _TEMPORARY.fullmatch(path.name) and path.is_file():
+                if is_staged_temporary(path.name) and path.is_file():
                     path.unlink()
         except InputError as err:
             problem = str(err)
@@ -271,45 +282,54 @@ def _groups(units: list[int], batch: int, dataset: Dataset) -> Iterator[list[int
 
 
 def _make_units(
-    dataset: Dataset, out: Path, units: list[int], device: torch.device, world: World, batch: int
+    dataset: Dataset, out: Path, units: list[int], device: torch.device, world: World, batch: int, kernel: str
 ) -> list[dict[str, Any]]:
     """Render, encode and write ``units``; returns their manifest entries (to append once the files exist)."""
     fmt = dataset.spec.output.format
     frames = [frame for unit in units for frame in dataset.units[unit]]
-    entries, pixels_by_frame, setups_by_frame = [], {}, {}
     started = time.monotonic()
+    rendered = _rendered(dataset, frames, device, batch, kernel)
+    digests = {}
+    if fmt == "hdf5":
+        (unit,) = units  # a shard is made alone
+        values = [dataset.expected_entry(frame) for frame in frames]
+        parameters = {
+            key: [entry[key] for entry in values] for key in values[0] if key not in ("frame", "file", "index")
+        }
+        attributes = {"nanobrag": __version__, "spec": json.dumps(dataset.record()["spec"])}
+        noisy = dataset.noise_seed(frames[0]) is not None
+        path, dtype = out / dataset.file_name(unit), "<u2" if noisy else "<f4"
+        with shard_writer(path, frames, dataset.image_shape, dtype, parameters, attributes) as images:
+            for position, (frame, _setup, pixels) in enumerate(rendered):
+                images[position] = pixels
+                digests[frame] = sha256(memoryview(pixels).cast("B"))
+    else:
+        for frame, setup, pixels in rendered:
+            data = frame_file_data(fmt, pixels, setup, dataset.outputs)
+            write_bytes_atomic(out / dataset.file_name(dataset.unit_of(frame)), data)
+            digests[frame] = sha256(data)
+    seconds = round((time.monotonic() - started) / len(frames), 6)
+    entries = []
+    for frame in frames:
+        entry = dataset.expected_entry(frame)
+        entry.update(sha256=digests[frame], device=str(device), kernel=kernel, rank=world.rank, seconds=seconds)
+        entries.append(entry)
+    return entries
+
+
+def _rendered(
+    dataset: Dataset, frames: list[int], device: torch.device, batch: int, kernel: str
+) -> Iterator[tuple[int, Setup, np.ndarray]]:
+    """(frame, its setup, its pixels as stored) of each of ``frames``, rendered ``batch`` at a time."""
     for start in range(0, len(frames), batch):
         chunk = frames[start : start + batch]
         setups = [dataset.setup(frame, device) for frame in chunk]
-        images = render_frames(setups, compile=dataset.options.compile)
-        for frame, setup, image in zip(chunk, setups, images):
-            pixels_by_frame[frame] = frame_pixels(image.numpy(), setup, dataset.noise_seed(frame), dataset.outputs)
-            setups_by_frame[frame] = setup
-    for unit in units:
-        unit_frames = dataset.units[unit]
-        path = out / dataset.file_name(unit)
-        if fmt == "hdf5":
-            stack = np.stack([pixels_by_frame[frame] for frame in unit_frames])
-            values = [dataset.expected_entry(frame) for frame in unit_frames]
-            parameters = {
-                key: [entry[key] for entry in values] for key in values[0] if key not in ("frame", "file", "index")
-            }
-            attributes = {"nanobrag": __version__, "spec": json.dumps(dataset.record()["spec"])}
-            write_shard(path, stack, unit_frames, parameters, attributes)
-            digests = {frame: sha256(pixels_by_frame[frame].tobytes()) for frame in unit_frames}
-        else:
-            frame = unit_frames[0]
-            data = frame_file_bytes(fmt, pixels_by_frame[frame], setups_by_frame[frame], dataset.outputs)
-            write_bytes_atomic(path, data)
-            digests = {frame: sha256(data)}
-        for frame in unit_frames:
-            entry = dataset.expected_entry(frame)
-            entry["sha256"] = digests[frame]
-            entries.append(entry)
-    seconds = (time.monotonic() - started) / len(frames)
-    for entry in entries:
-        entry.update(device=str(device), rank=world.rank, seconds=round(seconds, 6))
-    return entries
+        for frame, setup, image in zip(chunk, setups, render_frames(setups, kernel=kernel)):
+            yield (
+                frame,
+                setup,
+                frame_pixels(image.numpy(), setup, dataset.noise_seed(frame), dataset.outputs, dataset.options),
+            )
 
 
 def describe(summary: DatasetSummary, out: Path) -> str:

@@ -25,6 +25,7 @@ from ..config import OutputConfig, SimulationConfig
 from ..errors import InputError
 from ..flags import RunOptions, parse_flags
 from ..io.files import read_input_bytes
+from ..refine import detector_shape
 from ..rng import umat2misset
 from ..setup import PARAMETERS, Setup, build_setup
 
@@ -232,6 +233,7 @@ class Dataset:
         self.outputs: OutputConfig = outputs
         self.options: RunOptions = options
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[options.dtype]
+        self.image_shape = detector_shape(config)  # (slow, fast); no per-frame value changes it
         self.frame_count = self._count()
         per_file = spec.output.frames_per_file if spec.output.format == "hdf5" else 1
         self.units = [list(range(k, min(k + per_file, self.frame_count))) for k in range(0, self.frame_count, per_file)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterable
@@ -79,6 +80,16 @@ def read_input_bytes(path: str | os.PathLike[str], what: str = "", limit: int | 
 def read_input_text(path: str | os.PathLike[str], what: str = "", limit: int | None = None) -> str:
     """An input text file (ASCII; stray bytes are replaced, and then fail to parse where they matter)."""
     return read_input_bytes(path, what, limit).decode("ascii", errors="replace")
+
+
+# Temporary files are named ".<final name>.<12 hex digits>.tmp" beside their target.
+_TOKEN_BYTES = 6
+_TEMPORARY_NAME = re.compile(rf"\..+\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}\.tmp")
+
+
+def is_staged_temporary(name: str) -> bool:
+    """Whether ``name`` is a StagedOutputs temporary file's name (left behind by a killed writer)."""
+    return _TEMPORARY_NAME.fullmatch(name) is not None
 
 
 def _chunks(data: Data) -> Iterable[bytes]:
@@ -171,24 +182,42 @@ class StagedOutputs:
         final = Path(path)
         if final not in self._claims:
             self.claim(final)
-        label = self._claims[final]
-        prefix = f"{label}: " if label else ""
         if final in self._special:
             self._in_place.append((final, data))
             return
-        temporary = final.with_name(f".{final.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            # 0o666 lets the umask decide permissions, like any ordinary new file.
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        except OSError as err:
-            raise InputError(f"{prefix}cannot write {final}: {err.strerror}") from err
-        self._staged.append((temporary, final))
+        fd = self._create_temporary(final)
         try:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in _chunks(data):
                     handle.write(chunk)
         except OSError as err:
-            raise InputError(f"{prefix}cannot write {final}: {err.strerror}") from err
+            raise InputError(f"{self._prefix(final)}cannot write {final}: {err.strerror}") from err
+
+    def temporary(self, path: str | os.PathLike[str]) -> Path:
+        """An empty file beside ``path`` for a writer that needs a file name of its own (h5py); whatever
+        it holds at commit is moved to ``path``. ``path`` must be a regular file or not exist yet."""
+        final = Path(path)
+        if final not in self._claims:
+            self.claim(final)
+        if final in self._special:
+            raise InputError(f"{self._prefix(final)}cannot write {final}: not a regular file")
+        os.close(self._create_temporary(final))
+        return self._staged[-1][0]
+
+    def _prefix(self, final: Path) -> str:
+        label = self._claims[final]
+        return f"{label}: " if label else ""
+
+    def _create_temporary(self, final: Path) -> int:
+        """A new temporary file beside ``final``, registered to replace it at commit; its descriptor."""
+        temporary = final.with_name(f".{final.name}.{secrets.token_hex(_TOKEN_BYTES)}.tmp")
+        try:
+            # 0o666 lets the umask decide permissions, like any ordinary new file.
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except OSError as err:
+            raise InputError(f"{self._prefix(final)}cannot write {final}: {err.strerror}") from err
+        self._staged.append((temporary, final))
+        return fd
 
     def commit(self) -> None:
         """Write the special files, then move every regular file into place; on failure remove the rest."""

@@ -26,7 +26,7 @@ from nanobrag.dataset import (
     uniform_rotation,
 )
 from nanobrag.errors import InputError
-from nanobrag.io.hdf5 import read_shard
+from nanobrag.io.hdf5 import iter_shard
 from nanobrag.io.smv import read_smv
 
 FLAGS = "-cell 70 80 90 75 85 95 -default_F 100 -N 3 -lambda 1.0 -distance 60 -detpixels 16 -pixel 0.5 -oversample 1"
@@ -192,11 +192,10 @@ def test_hdf5_shards_hold_the_float_frames(tmp_path):
         ("shard_00001.h5", 1),
         ("shard_00002.h5", 0),
     ]
-    frames, images = read_shard(shards / "shard_00001.h5")
-    assert frames.tolist() == [2, 3] and images.shape == (2, 16, 16) and images.dtype == np.float32
+    frames, images = zip(*iter_shard(shards / "shard_00001.h5"))
+    assert frames == (2, 3) and np.stack(images).shape == (2, 16, 16) and images[0].dtype == np.float32
     for entry in entries:
-        _, images = read_shard(shards / entry["file"])
-        image = images[entry["index"]]
+        image = dict(iter_shard(shards / entry["file"]))[entry["frame"]]
         assert image.tobytes() == (floats / f"frame_{entry['frame']:06d}.bin").read_bytes()
         assert hashlib.sha256(image.tobytes()).hexdigest() == entry["sha256"]
     # Refinement reads the same images back, with each frame's values.
