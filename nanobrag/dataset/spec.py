@@ -7,6 +7,7 @@ frame's values, noise seed and so its bytes are a pure function of the spec and 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -28,6 +29,7 @@ from ..io.files import read_input_bytes
 from ..refine import detector_shape
 from ..rng import umat2misset
 from ..setup import PARAMETERS, Setup, build_setup
+from ..structure import StructureFactors
 
 # Per-frame values that set the crystal's configuration (nanoBragg's -phi, -osc, -phisteps); every
 # other per-frame value is a parameter of nanobrag.setup.PARAMETERS.
@@ -228,8 +230,18 @@ class Dataset:
         if xtal.misset_random and xtal.misset_seed is None and spec.stills is None:
             raise InputError(f"{source}: flags: -misset random needs -misset_seed in a dataset (frames must repeat)")
         if config.structure.hkl_path is not None:
-            config.structure.dump_path = None  # every frame reads the table; none rewrites the Fdump.bin cache
+            config.structure.dump_path = None  # no frame rewrites the Fdump.bin cache
         self.config: SimulationConfig = config
+        # The structure-factor table is read once per device, not once per frame (no per-frame value
+        # changes it): frames are set up without it and given the table read for the first one.
+        structure = config.structure
+        self._reads_table = structure.hkl_path is not None or (
+            structure.dump_path is not None and structure.dump_path.is_file()
+        )
+        self._without_table = config.model_copy(
+            update={"structure": structure.model_copy(update={"hkl_path": None, "dump_path": None})}
+        )
+        self._tables: dict[str, StructureFactors] = {}
         self.outputs: OutputConfig = outputs
         self.options: RunOptions = options
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[options.dtype]
@@ -288,8 +300,17 @@ class Dataset:
         return f"frame_{self.units[unit][0]:0{self._frame_digits}d}.{'bin' if fmt == 'float' else 'img'}"
 
     def setup(self, frame: int, device) -> Setup:
-        config, parameters = frame_model(self.config, self.values(frame))
-        return build_setup(config, params=parameter_tensors(parameters), dtype=self.dtype, device=device)
+        if not self._reads_table:
+            config, parameters = frame_model(self.config, self.values(frame))
+            return build_setup(config, params=parameter_tensors(parameters), dtype=self.dtype, device=device)
+        key = str(device)
+        if key not in self._tables:
+            self._tables[key] = build_setup(self.config, dtype=self.dtype, device=device).structure
+        config, parameters = frame_model(self._without_table, self.values(frame))
+        setup = build_setup(config, params=parameter_tensors(parameters), dtype=self.dtype, device=device)
+        # The frame's own default_F: a sweep may vary it.
+        table = dataclasses.replace(self._tables[key], default_F=setup.structure.default_F)
+        return dataclasses.replace(setup, structure=table)
 
     def record(self) -> dict[str, Any]:
         """What dataset.json holds: the frame count and the spec, less ``batch`` (which changes no frame)."""

@@ -169,6 +169,29 @@ def test_sweep_frames_match_the_single_image_command(tmp_path):
     assert (out / entry["file"]).read_bytes() == single_image(tmp_path, flags)
 
 
+def test_frames_with_an_hkl_table_match_the_single_image_command_and_read_it_once(tmp_path, monkeypatch):
+    import nanobrag.io.hkl as hkl
+
+    table = tmp_path / "P1.hkl"
+    rows = [(h, k, l) for h in range(-4, 5) for k in range(-4, 5) for l in range(-4, 5)]
+    table.write_text("".join(f"{h} {k} {l} {50 + 3 * h - 2 * k + l}\n" for h, k, l in rows))
+    reads = []
+    original = hkl.load_structure_factors
+    monkeypatch.setattr(hkl, "load_structure_factors", lambda *a, **k: reads.append(1) or original(*a, **k))
+    flags = FLAGS.replace("-default_F 100", f"-hkl {table}")
+    out, _ = make(tmp_path, flags=flags, rotation={"start_deg": 5, "osc_deg": 1, "frames": 3})
+    assert len(reads) == 1  # once for the run, not once per frame
+    monkeypatch.undo()
+    assert (out / "frame_000002.bin").read_bytes() == single_image(
+        tmp_path, [*shlex.split(flags), "-phi", "7", "-osc", "1"]
+    )
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("frame_")) == [
+        ".lock",
+        "dataset.json",
+        MANIFEST,
+    ]
+
+
 def test_smv_frames_with_noise_carry_per_frame_seeds(tmp_path):
     spec = dict(stills={"frames": 2, "seed": 1}, noise={"enabled": True, "seed": 40}, output={"format": "smv"})
     out, _ = make(tmp_path, **spec)
