@@ -323,3 +323,18 @@ def test_the_command_passes_on_the_flags_warnings(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("nanobrag: warning: -hdiv: not a nanoBragg option; ignored")
     assert err[1].startswith(f"dataset: 1 frame in {tmp_path / 'out'} (1 made now)")
+
+
+def test_auto_kernel_weighs_the_whole_run_and_eager_or_fused_are_kept(monkeypatch):
+    import nanobrag.compiled as compiled
+    from nanobrag.frames import choose_kernel
+
+    monkeypatch.delenv("NANOBRAGG_DISABLE_COMPILE", raising=False)
+    monkeypatch.setenv("NANOBRAG_CACHE_DIR", "/nonexistent-nanobrag-cache")  # no kernel cached: nothing is built
+    monkeypatch.setattr(compiled, "compiler_missing", lambda device: None)
+    setup = Dataset(DatasetSpec(flags=FLAGS, stills={"frames": 1})).setup(0, "cpu")
+    one_frame = 16 * 16 * setup.oversample**2  # evaluations: pixels x sub-pixels (one source, orientation, layer)
+    monkeypatch.setattr(compiled, "AUTO_BUILD_EVALUATIONS", 100 * one_frame)
+    assert choose_kernel(setup, "auto", 99) == "eager"  # not worth building a kernel
+    assert choose_kernel(setup, "auto", 100) == "fused"  # the run pays for it
+    assert choose_kernel(setup, "eager", 10**6) == "eager" and choose_kernel(setup, "fused", 1) == "fused"

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from nanobrag.errors import InputError
-from nanobrag.io.files import StagedOutputs, read_input_bytes, write_bytes_atomic
+from nanobrag.io.files import StagedOutputs, is_staged_temporary, read_input_bytes, write_bytes_atomic
 
 
 def test_group_appears_only_when_complete(tmp_path):
@@ -82,3 +82,19 @@ def test_input_limits(tmp_path):
         read_input_bytes(tmp_path / "big.txt", "list", limit=1000)
     with pytest.raises(InputError, match=r"^cannot read list .*: Is a directory$"):
         read_input_bytes(tmp_path, "list")
+
+
+def test_a_temporary_for_a_writer_of_its_own_appears_only_at_commit(tmp_path):
+    with pytest.raises(RuntimeError), StagedOutputs() as staged:
+        temporary = staged.temporary(tmp_path / "shard.h5")
+        temporary.write_bytes(b"half a shard")
+        assert is_staged_temporary(temporary.name) and temporary.parent == tmp_path
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    with StagedOutputs() as staged:
+        staged.temporary(tmp_path / "shard.h5").write_bytes(b"a shard")
+        assert not (tmp_path / "shard.h5").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["shard.h5"] and (tmp_path / "shard.h5").read_bytes() == b"a shard"
+    with pytest.raises(InputError, match="/dev/null: not a regular file"), StagedOutputs() as staged:
+        staged.temporary("/dev/null")
+    assert not is_staged_temporary("shard.h5") and not is_staged_temporary(".shard.h5.tmp")
