@@ -31,7 +31,6 @@ from ..io.files import Data, is_staged_temporary, write_bytes_atomic
 from ..io.hdf5 import shard_writer
 from ..io.images import float_image_bytes
 from ..io.smv import int_image, smv_parts
-from ..noise import noise_image
 from ..progress import ProgressDisplay
 from ..setup import Setup
 from ..threads import configure_threads
@@ -46,6 +45,8 @@ def frame_pixels(image: np.ndarray, setup: Setup, noise_seed: int | None, output
     the flags' -noise_engine."""
     if noise_seed is None:
         return np.ascontiguousarray(image, dtype="<f4")
+    from ..noise import noise_image  # its generator loads numba: only datasets with noise need it
+
     pixels, _photons, _overloads = noise_image(
         image, noise_seed, outputs.adc_offset, setup.roi, options.noise_engine, device=str(setup.device)
     )

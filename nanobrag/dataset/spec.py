@@ -27,7 +27,6 @@ from ..errors import InputError
 from ..flags import RunOptions, parse_flags
 from ..io.files import read_input_bytes
 from ..refine import detector_shape
-from ..rng import umat2misset
 from ..setup import PARAMETERS, Setup, build_setup
 from ..structure import StructureFactors
 
@@ -277,6 +276,8 @@ class Dataset:
                 values["phisteps"] = rotation.phisteps
             return values
         if spec.stills is not None:
+            from ..rng import umat2misset  # rng loads numba: only stills (and noise) need it
+
             angles = umat2misset(uniform_rotation(spec.stills.seed, frame))
             return dict(zip(("misset_x", "misset_y", "misset_z"), (math.degrees(a) for a in angles)))
         # The last parameter varies fastest.

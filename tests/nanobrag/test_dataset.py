@@ -338,3 +338,17 @@ def test_auto_kernel_weighs_the_whole_run_and_eager_or_fused_are_kept(monkeypatc
     assert choose_kernel(setup, "auto", 99) == "eager"  # not worth building a kernel
     assert choose_kernel(setup, "auto", 100) == "fused"  # the run pays for it
     assert choose_kernel(setup, "eager", 10**6) == "eager" and choose_kernel(setup, "fused", 1) == "fused"
+
+
+def test_a_rotation_dataset_imports_no_compiler_and_no_numba(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "spec.yaml").write_text(f"flags: '{FLAGS}'\nrotation: {{osc_deg: 1, frames: 1}}\n")
+    program = (
+        "import sys\nfrom nanobrag.cli import main\n"
+        "code = main(['dataset', 'spec.yaml', '--out', 'out', '--quiet'])\n"
+        "print(code, *[m for m in ('numba', 'sympy', 'torch._dynamo', 'torch._inductor') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.stdout.splitlines()[-1] == "0", done.stderr  # exit status 0 and none of the heavy modules
