@@ -310,10 +310,12 @@ def _make_units(
             write_bytes_atomic(out / dataset.file_name(dataset.unit_of(frame)), data)
             digests[frame] = sha256(data)
     seconds = round((time.monotonic() - started) / len(frames), 6)
+    threads = torch.get_num_threads() if device.type == "cpu" else None
     entries = []
     for frame in frames:
         entry = dataset.expected_entry(frame)
-        entry.update(sha256=digests[frame], device=str(device), kernel=kernel, rank=world.rank, seconds=seconds)
+        entry.update(sha256=digests[frame], device=str(device), kernel=kernel, threads=threads, rank=world.rank)
+        entry["seconds"] = seconds
         entries.append(entry)
     return entries
 

@@ -13,6 +13,7 @@ import shlex
 
 import numpy as np
 import pytest
+import torch
 
 from nanobrag import cli
 from nanobrag.dataset import (
@@ -148,7 +149,8 @@ def test_rotation_frames_are_nanobraggs_phi_and_osc_images(tmp_path):
     entries = manifest(out)
     assert [e["frame"] for e in entries] == [0, 1, 2]
     assert entries[2]["phi_deg"] == 11.0 and entries[2]["osc_deg"] == 0.5 and entries[2]["phisteps"] == 3
-    assert {"file", "sha256", "device", "seconds", "rank"} <= set(entries[0])
+    assert {"file", "sha256", "device", "kernel", "threads", "seconds", "rank"} <= set(entries[0])
+    assert entries[0]["kernel"] in ("eager", "fused") and entries[0]["threads"] == torch.get_num_threads()
     flags = shlex.split(FLAGS) + ["-phi", "11", "-osc", "0.5", "-phisteps", "3"]
     assert (out / entries[2]["file"]).read_bytes() == single_image(tmp_path, flags)
     assert all(sha256(out / e["file"]) == e["sha256"] for e in entries)
