@@ -40,7 +40,9 @@ from .spec import Dataset, DatasetSpec
 SPEC_RECORD = "dataset.json"
 
 
-def frame_pixels(image: np.ndarray, setup: Setup, noise_seed: int | None, outputs: OutputConfig, options: RunOptions):
+def frame_pixels(
+    image: np.ndarray, setup: Setup, noise_seed: int | None, outputs: OutputConfig, options: RunOptions
+) -> np.ndarray:
     """The frame as stored: float32 photons, or with noise nanoBragg's noise-image counts (uint16) drawn by
     the flags' -noise_engine."""
     if noise_seed is None:
