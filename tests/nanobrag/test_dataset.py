@@ -205,6 +205,26 @@ def test_smv_frames_with_noise_carry_per_frame_seeds(tmp_path):
     assert [e["sha256"] for e in manifest(again)] == [e["sha256"] for e in entries]  # seeds make them repeat
 
 
+def test_noise_frames_are_the_single_image_noise_file_and_follow_the_noise_engine(tmp_path):
+    rotation = {"start_deg": 0, "osc_deg": 1, "frames": 2}
+    spec = dict(rotation=rotation, noise={"enabled": True, "seed": 40}, output={"format": "smv"})
+    out, _ = make(tmp_path, **spec)
+    noisefile = tmp_path / "single_noise.img"
+    argv = [*shlex.split(FLAGS), "-phi", "1", "-osc", "1", "-seed", "41", "-noisefile", str(noisefile)]
+    assert (
+        cli.main(
+            [*argv, "-floatfile", str(tmp_path / "f.bin"), "-intfile", str(tmp_path / "i.img"), "-nopgm", "-quiet"]
+        )
+        == 0
+    )
+    assert (out / "frame_000001.img").read_bytes() == noisefile.read_bytes()
+    engine = dict(spec, flags=FLAGS + " -noise_engine torch")
+    torch_noise, _ = make(tmp_path, "torch", **engine)
+    again, _ = make(tmp_path, "torch-again", **engine)
+    digests = [e["sha256"] for e in manifest(torch_noise)]
+    assert digests == [e["sha256"] for e in manifest(again)] and digests != [e["sha256"] for e in manifest(out)]
+
+
 def test_hdf5_shards_hold_the_float_frames(tmp_path):
     rotation = {"start_deg": 0, "osc_deg": 1, "frames": 5}
     floats, _ = make(tmp_path, "float", rotation=rotation)
