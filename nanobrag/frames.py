@@ -5,6 +5,9 @@ turn setups into host images through :func:`nanobrag.renderer.render`. It render
 after another and moves them to the host together, so on a GPU a group of frames runs back to back
 without a synchronisation per frame.
 
+:class:`ImageSetups` builds the setups of many images of one simulation with its structure-factor
+table read once, not once per image (or, in refinement, once per model evaluation).
+
 A many-image run decides once how its frames are evaluated (:func:`choose_kernel`): every frame,
 on every process, then runs the same code, so a frame's bytes do not depend on which process made
 it or when. ``"auto"`` weighs the whole run's work, as ``nanobrag batch`` does: a dataset large
@@ -13,17 +16,58 @@ enough to pay for building a compiled kernel gets one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
 from .compiled import PackagedKernels, chunk_function, repeated_work
+from .config import SimulationConfig
 from .io.smv import SMVHeader
 from .renderer import evaluations_per_pixel, render, render_variants, roi_bounds
-from .setup import Setup
+from .setup import Setup, build_setup
+from .structure import StructureFactors
 
 log = logging.getLogger("nanobrag")
+
+
+class ImageSetups:
+    """``build_setup`` for many images, each structure-factor table read once per dtype and device.
+
+    The table of ``-hkl`` (or of an ``Fdump.bin`` cache) does not change from image to image; the
+    images differ in geometry, orientation or crystal shape. A setup is built without the table and
+    given the one read for the first image with the same structure settings, crystal sizes and
+    quirks (which decide nanoBragg's interpolation), with its own ``default_F``. Images must not rewrite
+    an ``Fdump.bin`` cache (``dump_path`` is None with ``-hkl``).
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple, StructureFactors] = {}
+
+    def build(
+        self,
+        config: SimulationConfig,
+        *,
+        params: Mapping[str, torch.Tensor] | None = None,
+        dtype: torch.dtype | None = None,
+        device=None,
+    ) -> Setup:
+        structure = config.structure
+        reads_table = structure.hkl_path is not None or (
+            structure.dump_path is not None and structure.dump_path.is_file()
+        )
+        if not reads_table:
+            return build_setup(config, params=params, dtype=dtype, device=device)
+        bare = config.model_copy(
+            update={"structure": structure.model_copy(update={"hkl_path": None, "dump_path": None})}
+        )
+        setup = build_setup(bare, params=params, dtype=dtype, device=device)
+        key = (structure.model_dump_json(), tuple(config.crystal.N), config.corrected, setup.dtype, str(setup.device))
+        if key not in self._tables:
+            self._tables[key] = build_setup(config, dtype=setup.dtype, device=setup.device).structure
+        table = dataclasses.replace(self._tables[key], default_F=setup.structure.default_F)
+        return dataclasses.replace(setup, structure=table)
 
 
 def choose_kernel(setup: Setup, requested: str, renders: int) -> str:

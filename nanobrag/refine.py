@@ -36,8 +36,9 @@ from .config import CrystalShape, SimulationConfig
 from .detector import resolve_pixel_grid
 from .distributed import World
 from .errors import InputError
+from .frames import ImageSetups
 from .gradients import CELL_PARAMETERS, check_parameter_names, starting_values
-from .renderer import simulate
+from .renderer import render
 from .setup import PARAMETERS, build_setup
 
 REFINABLE = CELL_PARAMETERS + ("misset_x", "misset_y", "misset_z", "distance", "beam_x", "beam_y")
@@ -200,6 +201,7 @@ class _Objective:
     ) -> None:
         self.images, self.count, self.shared, self.per_image = images, count, shared, per_image
         self.world, self.dtype, self.device = world, dtype, device
+        self.setups = ImageSetups()  # an -hkl table is read once, not at every evaluation
         self.shared_start = torch.tensor([shared_start[n] for n in shared], dtype=dtype, device=device)
         self.shared_steps = _natural_steps(shared, self.shared_start)
         self.per_image_start = per_image_start.to(dtype=dtype, device=device)  # (images, P)
@@ -220,7 +222,8 @@ class _Objective:
             offsets = self.offsets.detach().requires_grad_(gradient)
             with torch.set_grad_enabled(gradient):
                 params = {**image.fixed, **self._parameters(offsets, image.index)}
-                model = simulate(image.model(shape), params=params, dtype=self.dtype, device=self.device)
+                setup = self.setups.build(image.model(shape), params=params, dtype=self.dtype, device=self.device)
+                model = render(setup)
                 # A blank model (possible far from the start) gives scale 0 and loss 1, not 0/0.
                 scale = (model * image.target).sum() / (model * model).sum().clamp_min(torch.finfo(self.dtype).tiny)
                 loss = ((image.target - scale * model) ** 2).sum() / image.target_norm

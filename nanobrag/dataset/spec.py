@@ -7,7 +7,6 @@ frame's values, noise seed and so its bytes are a pure function of the spec and 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 import os
@@ -25,10 +24,10 @@ from .. import __version__
 from ..config import OutputConfig, SimulationConfig
 from ..errors import InputError
 from ..flags import RunOptions, parse_flags
+from ..frames import ImageSetups
 from ..io.files import read_input_bytes
 from ..refine import detector_shape
-from ..setup import PARAMETERS, Setup, build_setup
-from ..structure import StructureFactors
+from ..setup import PARAMETERS, Setup
 
 # Per-frame values that set the crystal's configuration (nanoBragg's -phi, -osc, -phisteps); every
 # other per-frame value is a parameter of nanobrag.setup.PARAMETERS.
@@ -231,16 +230,7 @@ class Dataset:
         if config.structure.hkl_path is not None:
             config.structure.dump_path = None  # no frame rewrites the Fdump.bin cache
         self.config: SimulationConfig = config
-        # The structure-factor table is read once per device, not once per frame (no per-frame value
-        # changes it): frames are set up without it and given the table read for the first one.
-        structure = config.structure
-        self._reads_table = structure.hkl_path is not None or (
-            structure.dump_path is not None and structure.dump_path.is_file()
-        )
-        self._without_table = config.model_copy(
-            update={"structure": structure.model_copy(update={"hkl_path": None, "dump_path": None})}
-        )
-        self._tables: dict[str, StructureFactors] = {}
+        self._setups = ImageSetups()  # the structure-factor table read once, not once per frame
         self.outputs: OutputConfig = outputs
         self.options: RunOptions = options
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[options.dtype]
@@ -301,17 +291,8 @@ class Dataset:
         return f"frame_{self.units[unit][0]:0{self._frame_digits}d}.{'bin' if fmt == 'float' else 'img'}"
 
     def setup(self, frame: int, device) -> Setup:
-        if not self._reads_table:
-            config, parameters = frame_model(self.config, self.values(frame))
-            return build_setup(config, params=parameter_tensors(parameters), dtype=self.dtype, device=device)
-        key = str(device)
-        if key not in self._tables:
-            self._tables[key] = build_setup(self.config, dtype=self.dtype, device=device).structure
-        config, parameters = frame_model(self._without_table, self.values(frame))
-        setup = build_setup(config, params=parameter_tensors(parameters), dtype=self.dtype, device=device)
-        # The frame's own default_F: a sweep may vary it.
-        table = dataclasses.replace(self._tables[key], default_F=setup.structure.default_F)
-        return dataclasses.replace(setup, structure=table)
+        config, parameters = frame_model(self.config, self.values(frame))
+        return self._setups.build(config, params=parameter_tensors(parameters), dtype=self.dtype, device=device)
 
     def record(self) -> dict[str, Any]:
         """What dataset.json holds: the frame count and the spec, less ``batch`` (which changes no frame)."""

@@ -174,6 +174,7 @@ def test_sweep_frames_match_the_single_image_command(tmp_path):
 def test_frames_with_an_hkl_table_match_the_single_image_command_and_read_it_once(tmp_path, monkeypatch):
     import nanobrag.io.hkl as hkl
 
+    monkeypatch.chdir(tmp_path)  # the single-image command writes nanoBragg's Fdump.bin cache where it runs
     table = tmp_path / "P1.hkl"
     rows = [(h, k, l) for h in range(-4, 5) for k in range(-4, 5) for l in range(-4, 5)]
     table.write_text("".join(f"{h} {k} {l} {50 + 3 * h - 2 * k + l}\n" for h, k, l in rows))
@@ -183,7 +184,7 @@ def test_frames_with_an_hkl_table_match_the_single_image_command_and_read_it_onc
     flags = FLAGS.replace("-default_F 100", f"-hkl {table}")
     out, _ = make(tmp_path, flags=flags, rotation={"start_deg": 5, "osc_deg": 1, "frames": 3})
     assert len(reads) == 1  # once for the run, not once per frame
-    monkeypatch.undo()
+    monkeypatch.setattr(hkl, "load_structure_factors", original)
     assert (out / "frame_000002.bin").read_bytes() == single_image(
         tmp_path, [*shlex.split(flags), "-phi", "7", "-osc", "1"]
     )

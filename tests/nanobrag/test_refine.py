@@ -260,6 +260,31 @@ def test_each_images_orientation_is_refined_from_a_manifest(tmp_path, one_thread
         assert image["final"]["scale"] == pytest.approx(1.0, rel=1e-6)
 
 
+def test_an_hkl_table_is_read_once_per_refinement_not_per_evaluation(tmp_path, one_thread, monkeypatch):
+    import nanobrag.io.hkl as hkl
+
+    monkeypatch.chdir(tmp_path)  # -hkl writes nanoBragg's Fdump.bin cache where the command runs
+    table = tmp_path / "P1.hkl"
+    rows = itertools.product(range(-5, 6), repeat=3)
+    table.write_text("".join(f"{h} {k} {l} {60 + 4 * h - 3 * k + 2 * l}\n" for h, k, l in rows))
+    flags = STILL_FLAGS.replace("-default_F 100", f"-hkl {table}") + " -misset 10 20 30"
+    series = tmp_path / "series"
+    run_dataset(DatasetSpec(flags=flags, rotation={"osc_deg": 1, "frames": 2}), series, progress=False)
+    reads = []
+    original = hkl.load_structure_factors
+    monkeypatch.setattr(hkl, "load_structure_factors", lambda *a, **k: reads.append(1) or original(*a, **k))
+    out = tmp_path / "result.json"
+    start = flags.replace("-distance 50", "-distance 50.1").split()
+    args = ["--targets", str(series), "--refine", "distance", "--schedule", "model", "--out", str(out)]
+    assert cli.main(["refine", *args, "--", *start]) == 0
+    result = json.loads(out.read_text())
+    assert result["final"]["distance"] == pytest.approx(50.0, rel=1e-6)
+    evaluations = len(result["loss_history"]) * 2  # at least: one per iteration and image
+    # Before fitting: the starting values (once, and per image) and each image's frozen model; then one
+    # read for all evaluations of all images.
+    assert len(reads) == 1 + 2 * 2 + 1 < evaluations
+
+
 @pytest.mark.parametrize(
     "spec, options, message",
     [
