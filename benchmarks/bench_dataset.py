@@ -10,7 +10,8 @@ and reports two rates:
 
 CPU configurations, each with the eager kernel and with the compiled (fused) kernel: one process
 using every core it may; one process on one thread; two processes of one thread each
-(OMP_NUM_THREADS=1, as torchrun sets by default). The fused kernel is built (``nanobrag kernels
+(OMP_NUM_THREADS=1, as torchrun sets by default); and, eager, one process rendering 8 frames per
+kernel call (batch 8). The fused kernel is built (``nanobrag kernels
 build``) before anything is timed, as a cached kernel is in practice. Where CUDA is available, one
 process on the GPU with frames rendered one at a time (batch 1) and in groups of 8 per render call
 (batch 8), and one process per GPU when there are several.
@@ -97,6 +98,8 @@ def configurations(args) -> list[tuple]:
             (f"{kernel}: 1 process, 1 thread", 1, 1, "cpu", kernel, None),
             (f"{kernel}: 2 processes, 1 thread each", 2, 1, "cpu", kernel, None),
         ]
+        if kernel == "eager":  # several frames per kernel call (renderer.render_batch)
+            chosen.append((f"{kernel}: 1 process, 1 thread, batch 8", 1, 1, "cpu", kernel, 8))
     import torch
 
     if torch.cuda.is_available():

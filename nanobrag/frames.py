@@ -1,9 +1,9 @@
 """Rendering frames for many-image commands, and the SMV header of a rendered frame.
 
 :func:`render_frames` is the one place where commands that make many images (``nanobrag dataset``)
-turn setups into host images through :func:`nanobrag.renderer.render`. It renders the setups one
-after another and moves them to the host together, so on a GPU a group of frames runs back to back
-without a synchronisation per frame.
+turn setups into host images, through :func:`nanobrag.renderer.render` or, several frames per kernel
+call, :func:`nanobrag.renderer.render_batch`. A call's frames move to the host together, so on a GPU
+they run back to back without a synchronisation per frame.
 
 :class:`ImageSetups` builds the setups of many images of one simulation with its structure-factor
 table read once, not once per image (or, in refinement, once per model evaluation).
@@ -25,7 +25,7 @@ import torch
 from .compiled import PackagedKernels, chunk_function, repeated_work
 from .config import SimulationConfig
 from .io.smv import SMVHeader
-from .renderer import evaluations_per_pixel, render, render_variants, roi_bounds
+from .renderer import batch_difference, evaluations_per_pixel, render, render_batch, render_variants, roi_bounds
 from .setup import Setup, build_setup
 from .structure import StructureFactors
 
@@ -98,12 +98,37 @@ def load_kernels(setup: Setup) -> None:
 
 
 def render_frames(setups: Sequence[Setup], *, kernel: str = "auto") -> list[torch.Tensor]:
-    """Photons per pixel of each setup: float32 CPU tensors (slow, fast), as nanoBragg's float image stores them."""
+    """Photons per pixel of each setup: float32 CPU tensors (slow, fast), as nanoBragg's float image stores them.
+
+    With the eager kernel, consecutive setups that can share a batch are evaluated together, several
+    frames per kernel call within one memory budget (:func:`nanobrag.renderer.render_batch`); a
+    compiled kernel renders one frame per call. On CPU a batched frame is bit for bit its single
+    render (tests/nanobrag/test_dataset.py), so a frame's bytes do not depend on the frames rendered
+    with it; render_batch itself promises equality to round-off.
+    """
     if not setups:
         return []
     with torch.no_grad():
-        images = [render(setup, kernel=kernel) for setup in setups]
+        if kernel == "eager" and len(setups) > 1:
+            images = [image for group in _batches(setups) for image in _render_eager(group)]
+        else:
+            images = [render(setup, kernel=kernel) for setup in setups]
         return list(torch.stack(images).to(device="cpu", dtype=torch.float32).unbind())
+
+
+def _render_eager(group: list[Setup]) -> list[torch.Tensor]:
+    return list(render_batch(group).unbind()) if len(group) > 1 else [render(group[0], kernel="eager")]
+
+
+def _batches(setups: Sequence[Setup]) -> list[list[Setup]]:
+    """``setups`` in order, cut wherever one cannot share a batch with the first of its group."""
+    groups: list[list[Setup]] = []
+    for setup in setups:
+        if groups and batch_difference(groups[-1][0], setup) is None:
+            groups[-1].append(setup)
+        else:
+            groups.append([setup])
+    return groups
 
 
 def smv_header(setup: Setup) -> SMVHeader:

@@ -118,7 +118,7 @@ def render_batch(
         raise ValueError("render_batch needs at least one setup")
     first = setups[0]
     for index, setup in enumerate(setups[1:], start=1):
-        difference = _batch_difference(first, setup)
+        difference = batch_difference(first, setup)
         if difference:
             raise ValueError(f"setup {index} differs from setup 0 in {difference}: they cannot share a batch")
     images: dict[int, torch.Tensor] = {}
@@ -232,8 +232,8 @@ def _stateful(setup: Setup) -> bool:
     return sticky_tricubic or setup.first_evaluation_orientations is not None
 
 
-def _batch_difference(a: Setup, b: Setup) -> str | None:
-    """What keeps two setups out of one batch (None: nothing)."""
+def batch_difference(a: Setup, b: Setup) -> str | None:
+    """What keeps two setups out of one :func:`render_batch` (None: nothing)."""
     checks = {
         "detector size": (a.shape_2d, b.shape_2d),
         "region of interest": (roi_bounds(a), roi_bounds(b)),

@@ -375,3 +375,25 @@ def test_a_rotation_dataset_imports_no_compiler_and_no_numba(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.stdout.splitlines()[-1] == "0", done.stderr  # exit status 0 and none of the heavy modules
+
+
+def test_eager_frames_rendered_in_batches_are_bit_for_bit_their_single_renders(tmp_path, monkeypatch):
+    import nanobrag.frames as frames
+    from nanobrag.frames import _batches, render_frames
+    from nanobrag.renderer import render
+
+    batched = []
+    original = frames.render_batch
+    monkeypatch.setattr(frames, "render_batch", lambda group: batched.append(len(group)) or original(group))
+
+    flags = f"{FLAGS} -mosaic_domains 2 -kernel eager"
+    dataset = Dataset(DatasetSpec(flags=flags, sweep={"mosaic_spread": [0.0, 0.5, 0.7], "misset_x": [0.0, 10.0]}))
+    setups = [dataset.setup(frame, "cpu") for frame in range(dataset.frame_count)]
+    # No spread means one domain: frames 0 and 1 cannot share a batch with the others.
+    assert [len(group) for group in _batches(setups)] == [2, 4]
+    singly = [render(setup, kernel="eager").float() for setup in setups]
+    assert all(torch.equal(a, b) for a, b in zip(render_frames(setups, kernel="eager"), singly))
+    assert batched == [2, 4]  # two kernel passes for six frames
+    one, _ = make(tmp_path, "one", flags=flags, stills={"frames": 4}, batch=1)
+    four, _ = make(tmp_path, "four", flags=flags, stills={"frames": 4}, batch=4)
+    assert [e["sha256"] for e in manifest(one)] == [e["sha256"] for e in manifest(four)]
