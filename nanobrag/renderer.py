@@ -301,7 +301,9 @@ def _pixel_chunks(
         for first in range(0, height, rows_per_chunk):
             last = min(first + rows_per_chunk, height)
             rows = torch.arange(row0 + first, row0 + last, dtype=torch.int32, device=device)
-            yield slice(first * width, last * width), rows.repeat_interleave(width), columns.repeat(rows.numel())
+            # expand + reshape is one plain copy each, several times cheaper than repeat_interleave
+            slow = rows[:, None].expand(-1, width).reshape(-1)
+            yield slice(first * width, last * width), slow, columns[None, :].expand(rows.numel(), -1).reshape(-1)
         return
     for row in range(height):
         for first in range(0, width, chunk):

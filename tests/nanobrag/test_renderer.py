@@ -180,8 +180,9 @@ class TestInterpolationSwitch:
         return setup
 
     def test_out_of_range_switches_to_nearest_for_the_rest(self):
-        nearest = render(self._setup(False))
-        interpolated = render(self._setup(True))
+        # eager both: a compiled kernel in the user's cache may serve one of them, equal only to round-off
+        nearest = render(self._setup(False), kernel="eager")
+        interpolated = render(self._setup(True), kernel="eager")
         # Pixel (0, 0) sees indices far outside the +-4 table, so from its first evaluation on the
         # run falls back to the nearest reflection: identical images.
         assert torch.equal(nearest, interpolated)
