@@ -205,7 +205,10 @@ class PackagedKernels:
                 log.warning("nanobrag: could not compile the %s kernel (%s); running it eagerly", variant.key, err)
                 self._failed.add(variant)
             else:
-                outputs = runner.boxed_run([slow, fast, *pytree.tree_leaves(inputs)])  # type: ignore[attr-defined]
+                # A package reads its inputs as dense arrays: a strided view (say a stride-0 expand) would
+                # be read as garbage, so every input is made contiguous (free when it already is).
+                leaves = [leaf.contiguous() for leaf in (slow, fast, *pytree.tree_leaves(inputs))]
+                outputs = runner.boxed_run(leaves)  # type: ignore[attr-defined]
                 return ChunkResult(*outputs)
         return eager_chunk(variant, slow, fast, inputs)
 

@@ -301,9 +301,11 @@ def _pixel_chunks(
         for first in range(0, height, rows_per_chunk):
             last = min(first + rows_per_chunk, height)
             rows = torch.arange(row0 + first, row0 + last, dtype=torch.int32, device=device)
-            # expand + reshape is one plain copy each, several times cheaper than repeat_interleave
-            slow = rows[:, None].expand(-1, width).reshape(-1)
-            yield slice(first * width, last * width), slow, columns[None, :].expand(rows.numel(), -1).reshape(-1)
+            # expand + copy: one plain copy each, several times cheaper than repeat_interleave. Compiled
+            # kernels take contiguous inputs; reshape alone returns a stride-0 view for a single row.
+            slow = rows[:, None].expand(-1, width).contiguous().view(-1)
+            fast = columns[None, :].expand(rows.numel(), -1).contiguous().view(-1)
+            yield slice(first * width, last * width), slow, fast
         return
     for row in range(height):
         for first in range(0, width, chunk):

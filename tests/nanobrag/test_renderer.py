@@ -262,6 +262,12 @@ def test_packaged_kernel_matches_eager(monkeypatch, tmp_path):
         fused = render(setup, kernel="fused")
     assert len(list(tmp_path.rglob("*.pt2"))) == 1
     assert torch.allclose(fused, eager, rtol=1e-5, atol=1e-6 * float(eager.max()))
+    # Chunks of one row each (1600 bytes: 25 pixels) and of several rows: the index arrays the
+    # kernel reads must be dense whatever the chunking.
+    for budget in (1600, 2**16):
+        with torch.no_grad():
+            chunked = render(setup, kernel="fused", memory_budget=budget)
+        assert torch.allclose(chunked, eager, rtol=1e-5, atol=1e-6 * float(eager.max())), budget
     monkeypatch.setattr(compiled, "build_package", _refuse_to_build)
     other = small_config()
     other.crystal.cell = (72, 80, 90, 75, 85, 95)
