@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,6 +12,7 @@ import torch
 from .config import BeamConfig
 from .errors import InputError
 from .rotations import rotate_about_axis, unit
+from .sampling import Sampling
 
 # Thomson cross section of the electron (m^2), the value nanoBragg uses.
 R_E_SQUARED = 7.94079248018965e-30
@@ -19,54 +21,15 @@ WATER_F = 2.57  # forward-scattering structure factor of water (electrons)
 WATER_MW = 18.0
 
 
-@dataclass(frozen=True)
-class Sampling:
-    """One auto-selected sampling axis: full range, step and number of points."""
-
-    range: float
-    step: float
-    steps: int
-
-
-def resolve_sampling(range_: float | None, step: float | None, steps: int | None) -> Sampling:
-    """nanoBragg's rules for divergence and dispersion grids (unset values are negative in C)."""
-    rng = range_ if range_ is not None else -1.0
-    stp = step if step is not None else -1.0
-    n = steps if steps is not None else -1
-    if n <= 0:
-        if rng < 0.0:
-            if stp <= 0.0:
-                n, rng, stp = 1, 0.0, 0.0
-            else:
-                rng, n = stp, 2
-        elif stp <= 0.0:
-            stp, n = rng, 2
-        else:
-            n = math.ceil(rng / stp)
-    else:
-        if rng < 0.0:
-            if stp <= 0.0:
-                rng = 1.0
-                stp = rng / n
-            else:
-                rng, n = stp, 2
-        elif stp <= 0.0:
-            if n <= 1:
-                n = 2
-            stp = rng / (n - 1)
-    if rng <= 0.0 or stp <= 0.0 or n <= 0:
-        return Sampling(0.0, 0.0, 1)
-    return Sampling(rng, stp, n)
-
-
 def divergence_grid(h: Sampling, v: Sampling, round_div: bool) -> list[tuple[int, int]]:
     """(hdiv_tic, vdiv_tic) pairs that nanoBragg keeps; round_div trims the grid to an ellipse."""
 
     def term(tic: int, s: Sampling) -> float:
-        offset = s.step * tic - s.range / 2.0
-        numerator = offset * offset - s.step * s.step / 4.0 * (1 - s.steps % 2)
+        full, step = s.numbers()  # a discrete choice, made in double precision as in C
+        offset = step * tic - full / 2.0
+        numerator = offset * offset - step * step / 4.0 * (1 - s.steps % 2)
         # 0/0 is NaN in C, and a NaN test never trims a point.
-        return numerator / (s.range * s.range) if s.range != 0 else math.nan
+        return numerator / (full * full) if full != 0 else math.nan
 
     kept = []
     for ht in range(h.steps):
@@ -124,7 +87,9 @@ def generated_sources(
     )
 
 
-def file_sources(table: np.ndarray, beam: torch.Tensor, wavelength: torch.Tensor, origin="source file") -> Sources:
+def file_sources(
+    table: np.ndarray, beam: torch.Tensor, wavelength: torch.Tensor, origin: str | Path = "source file"
+) -> Sources:
     """Sources from -sourcefile columns X Y Z I lambda (NaN = missing, filled as nanoBragg does).
 
     Positions are relative to the crystal; the intensity column is read but, as in nanoBragg,

@@ -96,9 +96,11 @@ def run_reporting_errors(args: Sequence[str]) -> int:
     except InputError as err:
         return _input_error(str(err))
     except ValidationError as err:
+        from .config import problem_message
+
         problem = err.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
-        return _input_error(f"{where}: {problem['msg'].removeprefix('Value error, ')}")
+        return _input_error(f"{where}: {problem_message(problem)}")
 
 
 def _input_error(message: str) -> int:

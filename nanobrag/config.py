@@ -20,8 +20,10 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.types import AllowInfNan
+from pydantic_core import ErrorDetails
 
 Vec3 = tuple[float, float, float]
+Cell = tuple[float, float, float, float, float, float]  # a b c (A), alpha beta gamma (deg)
 
 # Outside these bounds a unit cell is a typo, not a crystal: from sub-atomic to a millimetre.
 CELL_EDGE_RANGE_A = (0.1, 1e7)
@@ -49,7 +51,11 @@ _ZERO_MEANS = {
 }
 
 
-def _not_negative(value, info: ValidationInfo):
+# A checked setting: a number or a tuple of numbers, any of them unset.
+_Setting = float | tuple[float | None, ...] | None
+
+
+def _not_negative(value: _Setting, info: ValidationInfo) -> _Setting:
     """Lengths, ranges, steps and counts: 0 keeps nanoBragg's meaning (off, or automatic); < 0 is refused."""
     parts = value if isinstance(value, tuple) else (value,)
     if any(part is not None and part < 0 for part in parts):
@@ -58,22 +64,35 @@ def _not_negative(value, info: ValidationInfo):
     return value
 
 
-def _positive(value, info: ValidationInfo):
-    parts = value if isinstance(value, tuple) else (value,)
-    if any(part is not None and not part > 0 for part in parts):
-        raise ValueError(f"must be positive, got {_shown(value)}")
-    return value
-
-
-def _shown(value) -> str:
+def _shown(value: object) -> str:
     parts = value if isinstance(value, tuple) else (value,)
     return " ".join("unset" if part is None else f"{part:g}" for part in parts)
 
 
-def resolved_cell(cell: tuple[float, float, float, float, float, float]) -> tuple[float, ...]:
-    """nanoBragg's defaults for an incomplete cell: b and c copy a, angles are right angles."""
+def problem_message(problem: ErrorDetails) -> str:
+    """One validation problem as the user reads it: our own messages as they are, pydantic's with the value.
+
+    ``Field(gt=0)`` is the one home of "must be positive"; its message is worded like the others here.
+    """
+    if problem["type"] == "greater_than" and problem.get("ctx", {}).get("gt") == 0:
+        return f"must be positive, got {_shown(problem['input'])}"
+    message = problem["msg"].removeprefix("Value error, ")
+    if problem["type"] != "value_error":  # pydantic's own messages do not show the value; ours do
+        message = f"{message}, got {problem['input']}"
+    return message
+
+
+def resolved_cell(cell: Cell) -> Cell:
+    """nanoBragg's defaults for an incomplete cell: b and c copy a, angles are right angles.
+
+    Example:
+        >>> resolved_cell((50.0, 0.0, 0.0, 0.0, 0.0, 120.0))
+        (50.0, 50.0, 50.0, 90.0, 90.0, 120.0)
+    """
     a, b, c, alpha, beta, gamma = cell
-    return (a, b if b > 0 else a, c if c > 0 else a) + tuple(x if x > 0 else 90.0 for x in (alpha, beta, gamma))
+    b, c = (edge if edge > 0 else a for edge in (b, c))
+    alpha, beta, gamma = (angle if angle > 0 else 90.0 for angle in (alpha, beta, gamma))
+    return a, b, c, alpha, beta, gamma
 
 
 def cell_sine_volume(alpha_deg: float, beta_deg: float, gamma_deg: float) -> float:
@@ -92,7 +111,9 @@ def check_cell_edges(edges: tuple[float, float, float], origin: str = "") -> Non
         )
 
 
-def mosflm_real_cell(matrix, wavelength_A: float) -> tuple[tuple[float, float, float], float]:
+def mosflm_real_cell(
+    matrix: tuple[Vec3, Vec3, Vec3] | np.ndarray, wavelength_A: float
+) -> tuple[tuple[float, float, float], float]:
     """Edges (Angstrom) and V/(abc) of the real cell of a MOSFLM A matrix (rows as in the file).
 
     The columns are the reciprocal vectors times the wavelength. They are normalised before the
@@ -142,8 +163,9 @@ class Pivot(str, Enum):
 class CrystalConfig(_Model):
     """Unit cell, orientation, size, shape, mosaicity and spindle rotation."""
 
-    cell: tuple[float, float, float, float, float, float] | None = Field(
-        None, description="a b c (A) alpha beta gamma (deg); missing b, c default to a, angles to 90"
+    cell: Cell | None = Field(
+        None,
+        description="a b c (A) alpha beta gamma (deg); b, c not positive default to a, angles to 90 (stored resolved)",
     )
     mosflm_matrix: tuple[Vec3, Vec3, Vec3] | None = Field(
         None,
@@ -157,7 +179,7 @@ class CrystalConfig(_Model):
         (None, None, None), description="crystal size along a, b, c in mm; overrides N where given"
     )
     shape: CrystalShape = CrystalShape.SQUARE
-    fudge: float = 1.0
+    fudge: float = Field(1.0, gt=0)
     mosaic_spread_deg: float | None = None
     mosaic_domains: int | None = None
     mosaic_seed: int = 12345678
@@ -169,23 +191,24 @@ class CrystalConfig(_Model):
 
     @field_validator("cell")
     @classmethod
-    def _real_cell(cls, cell):
+    def _real_cell(cls, cell: Cell | None) -> Cell | None:
+        """The cell with nanoBragg's defaults filled in (the one home of that rule), if it closes."""
         if cell is None:
             return cell
         if not cell[0] > 0:
             raise ValueError(f"cell edge a must be positive, got {cell[0]:g}")
-        a, b, c, alpha, beta, gamma = resolved_cell(cell)
+        a, b, c, alpha, beta, gamma = resolved = resolved_cell(cell)
         check_cell_edges((a, b, c))
         if max(alpha, beta, gamma) >= 180.0 or cell_sine_volume(alpha, beta, gamma) < MIN_CELL_SINE_VOLUME:
             raise ValueError(
                 f"angles {alpha:g} {beta:g} {gamma:g} make no cell: each angle must be less than 180 degrees"
                 " and less than the sum of the other two, and the three together less than 360"
             )
-        return cell
+        return resolved
 
     @field_validator("mosflm_matrix")
     @classmethod
-    def _regular_matrix(cls, matrix):
+    def _regular_matrix(cls, matrix: tuple[Vec3, Vec3, Vec3] | None) -> tuple[Vec3, Vec3, Vec3] | None:
         if matrix is not None and mosflm_real_cell(matrix, 1.0)[1] < MIN_CELL_SINE_VOLUME:
             raise ValueError(
                 "the orientation matrix is singular (a zero or coplanar reciprocal vector): it describes no cell"
@@ -195,7 +218,6 @@ class CrystalConfig(_Model):
     _counts_and_ranges = field_validator(
         "N", "xtalsize_mm", "mosaic_spread_deg", "mosaic_domains", "osc_deg", "phistep_deg", "phisteps"
     )(_not_negative)
-    _positive_fudge = field_validator("fudge")(_positive)
 
 
 class StructureConfig(_Model):
@@ -212,13 +234,14 @@ class StructureConfig(_Model):
 class DetectorConfig(_Model):
     """Detector size, placement, orientation and sensor."""
 
-    fpixels: int | None = None
-    spixels: int | None = None
-    pixel_mm: float = 0.1
-    detsize_f_mm: float = 102.4
-    detsize_s_mm: float = 102.4
-    distance_mm: float = 100.0
-    close_distance_mm: float | None = None
+    fpixels: int | None = Field(None, gt=0)
+    spixels: int | None = Field(None, gt=0)
+    pixel_mm: float = Field(0.1, gt=0)
+    detsize_f_mm: float = Field(102.4, gt=0)
+    detsize_s_mm: float = Field(102.4, gt=0)
+    # nanoBragg drops the sign (|distance|); a detector behind the sample is placed with -twotheta.
+    distance_mm: float = Field(100.0, gt=0)
+    close_distance_mm: float | None = Field(None, gt=0)
     convention: Convention = Convention.MOSFLM
     pivot: Pivot | None = Field(None, description="None: the convention's own pivot")
     Xbeam_mm: float | None = None
@@ -254,21 +277,6 @@ class DetectorConfig(_Model):
         None, description="SMV mask (-mask): pixels whose value is 0 are not simulated and stay 0"
     )
 
-    @field_validator("pixel_mm")
-    @classmethod
-    def _positive_pixel(cls, v: float) -> float:
-        if not v > 0:  # NaN too
-            raise ValueError("pixel size must be positive")
-        return v
-
-    @field_validator("distance_mm", "close_distance_mm")
-    @classmethod
-    def _in_front(cls, v: float | None) -> float | None:
-        # nanoBragg drops the sign (|distance|); a detector behind the sample is placed with -twotheta.
-        if v is not None and not v > 0:
-            raise ValueError(f"the detector distance must be positive, got {v:g}")
-        return v
-
     @field_validator("absorption_depth_um")
     @classmethod
     def _attenuation_depth(cls, v: float | None) -> float | None:
@@ -283,14 +291,13 @@ class DetectorConfig(_Model):
             raise ValueError("a direction cannot be the zero vector")
         return v
 
-    _sizes = field_validator("fpixels", "spixels", "detsize_f_mm", "detsize_s_mm")(_positive)
     _counts_and_ranges = field_validator("thick_um", "thicksteps", "oversample")(_not_negative)
 
 
 class BeamConfig(_Model):
     """Wavelength, sources, polarization, fluence and background."""
 
-    wavelength_A: float = 1.0
+    wavelength_A: float = Field(1.0, gt=0)
     dispersion_pct: float = 0.0
     dispstep_pct: float | None = None
     dispsteps: int | None = None
@@ -310,13 +317,6 @@ class BeamConfig(_Model):
     nopolar: bool = False
     dmin_A: float = 0.0
     water_um: float = 0.0
-
-    @field_validator("wavelength_A")
-    @classmethod
-    def _positive_wavelength(cls, v: float) -> float:
-        if not v > 0:  # NaN too
-            raise ValueError("wavelength must be positive")
-        return v
 
     @field_validator("dispersion_pct")
     @classmethod

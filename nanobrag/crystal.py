@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from .rotations import axis_rotation, xyz_rotation
+from .sampling import SPINDLE, complete_sampling
 
 
 @dataclass
@@ -107,13 +108,15 @@ def c_cell_lengths_m(
     ``cell`` is in A and degrees (converted as degrees / ``rtd``), ``matrix`` as in the -mat file.
     """
 
-    def cross(x, y):
+    Vector = tuple[float, float, float]
+
+    def cross(x: Vector, y: Vector) -> Vector:
         return (x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0])
 
-    def magnitude(v):
+    def magnitude(v: Vector) -> float:
         return math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
 
-    def rotate(v, phix, phiy, phiz):
+    def rotate(v: Vector, phix: float, phiy: float, phiz: float) -> Vector:
         x, y, z = v
         if phix != 0:
             y, z = y * math.cos(phix) + z * -math.sin(phix), y * math.sin(phix) + z * math.cos(phix)
@@ -151,7 +154,9 @@ def c_cell_lengths_m(
         ]
     if matrix is not None:
         scale = 1e-10 / (wavelength_A / 1e10)
-        stars = [tuple(matrix[row][column] * scale for row in range(3)) for column in range(3)]
+        stars = [
+            (matrix[0][column] * scale, matrix[1][column] * scale, matrix[2][column] * scale) for column in range(3)
+        ]
     if any(angle != 0 for angle in misset_rad):
         stars = [rotate(star, *misset_rad) for star in stars]
     a_star, b_star, c_star = stars
@@ -160,10 +165,14 @@ def c_cell_lengths_m(
     if cell is not None:
         for index, length in enumerate(cell[:3]):
             old = magnitude(crosses[index]) or 1.0
-            crosses[index] = tuple(length / v_cell / old * x for x in crosses[index])
+            x, y, z = crosses[index]
+            crosses[index] = (length / v_cell / old * x, length / v_cell / old * y, length / v_cell / old * z)
         v_star = 1.0 / v_cell
     v_cell = 1.0 / v_star
-    return tuple(magnitude(tuple(1e-10 * (v_cell * x) for x in vector)) for vector in crosses)  # type: ignore[return-value]
+    len_a, len_b, len_c = (
+        magnitude((1e-10 * (v_cell * x), 1e-10 * (v_cell * y), 1e-10 * (v_cell * z))) for x, y, z in crosses
+    )
+    return len_a, len_b, len_c
 
 
 @dataclass(frozen=True)
@@ -179,32 +188,31 @@ class PhiSweep:
 def resolve_phi_sweep(
     phi0_deg: float, osc_deg: float | None, phistep_deg: float | None, phisteps: int | None
 ) -> PhiSweep:
-    """nanoBragg's rules for whichever of range, step and count the user left out."""
-    osc = math.radians(osc_deg) if osc_deg is not None else -1.0
-    step = math.radians(phistep_deg) if phistep_deg is not None else -1.0
-    steps = phisteps if phisteps is not None else -1
-    if steps < 0:
-        if osc < 0.0:
-            if step <= 0.0:
-                steps, osc, step = 1, 0.0, 0.0
-            else:
-                osc, steps = step, 2
-        elif step <= 0.0:
-            steps, step = 2, osc / 2.0
-        else:
-            steps = math.ceil(osc / step)
-    else:
-        if steps == 0:
-            steps = 1
-        if osc < 0.0:
-            if step <= 0.0:
-                osc = math.radians(1.0)
-                step = osc / steps
-            else:
-                osc, steps = step, 2
-        elif step < 0.0:
-            step = osc / steps
-    return PhiSweep(start=math.radians(phi0_deg), step=step, steps=steps, osc=osc)
+    """The spindle sweep after nanoBragg's rule for whichever of range, step and count was left out.
+
+    Args:
+        phi0_deg: starting angle (deg).
+        osc_deg: oscillation range (deg), or None.
+        phistep_deg: step (deg), or None.
+        phisteps: number of steps, or None (0 means 1).
+
+    Returns:
+        The sweep in radians (:data:`nanobrag.sampling.SPINDLE` completes it).
+
+    Example:
+        >>> sweep = resolve_phi_sweep(0.0, 1.0, None, None)  # a range alone: two steps of half of it
+        >>> sweep.steps, round(math.degrees(sweep.step), 6)
+        (2, 0.5)
+    """
+    sampling = complete_sampling(
+        math.radians(osc_deg) if osc_deg is not None else None,
+        math.radians(phistep_deg) if phistep_deg is not None else None,
+        phisteps,
+        SPINDLE,
+    )
+    return PhiSweep(
+        start=math.radians(phi0_deg), step=float(sampling.step), steps=sampling.steps, osc=float(sampling.range)
+    )
 
 
 def spindle_rotations(sweep: PhiSweep, spindle_axis: torch.Tensor, angles: list[float] | None = None) -> torch.Tensor:

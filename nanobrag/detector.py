@@ -9,6 +9,7 @@ Xbeam/Ybeam only feed the header.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -16,6 +17,7 @@ import torch
 
 from .config import Convention, DetectorConfig, Pivot
 from .rotations import rotate_about_axis, unit, xyz_rotation
+from .sampling import SENSOR, complete_sampling
 
 # Basis of each convention: beam, fast, slow, normal, two-theta axis, polarization, spindle.
 _CONVENTION_AXES: dict[Convention, dict[str, tuple[float, float, float]]] = {
@@ -103,18 +105,10 @@ def resolve_sensor(cfg: DetectorConfig) -> SensorLayers:
         mu = 0.0
     else:
         mu = 1.0 / (depth * 1e-6)
-    steps = cfg.thicksteps if cfg.thicksteps is not None else -1
-    if steps <= 0:
-        steps, step = 2, thick / 2
-    else:
-        if steps <= 1:
-            steps = 2
-        step = thick / (steps - 1)
     if thick > 0.0 and mu < 0.0:
         mu = 1.0 / thick
-    if thick <= 0.0 or step <= 0.0:
-        thick, step, steps = 0.0, 0.0, 1
-    return SensorLayers(thickness=thick, step=step, steps=steps, mu=mu)
+    layers = complete_sampling(thick, None, cfg.thicksteps, SENSOR)
+    return SensorLayers(thickness=float(layers.range), step=float(layers.step), steps=layers.steps, mu=mu)
 
 
 @dataclass(frozen=True)
@@ -160,10 +154,10 @@ class DetectorGeometry:
     Xbeam: torch.Tensor
     Ybeam: torch.Tensor
     dials_origin_mm: torch.Tensor
+    Xclose: torch.Tensor  # -Xclose/-Yclose or their defaults (nanoBragg prints them)
+    Yclose: torch.Tensor
     pivot: Pivot
     twotheta: torch.Tensor
-    Xclose: torch.Tensor | None = None  # -Xclose/-Yclose or their defaults (nanoBragg prints them)
-    Yclose: torch.Tensor | None = None
     curved_lab_axes: bool = True  # -curved_det as nanoBragg bends it (see pixel_positions)
 
     @property
@@ -211,7 +205,7 @@ def detector_geometry(
     """
     dtype, device = distance.dtype, distance.device
 
-    def vec(v) -> torch.Tensor:
+    def vec(v: Sequence[float] | Sequence[Sequence[float]]) -> torch.Tensor:
         return torch.as_tensor(v, dtype=dtype, device=device)
 
     def scalar(x: float) -> torch.Tensor:

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .compat import Quirks
-from .config import Convention, CrystalShape, OutputConfig, Pivot, SimulationConfig, resolved_cell
+from .config import Convention, CrystalShape, OutputConfig, Pivot, SimulationConfig, problem_message
 from .errors import InputError
 from .io.ctext import c_atof, c_atoi
 from .io.matrix import read_mosflm_matrix
@@ -144,7 +144,7 @@ class _Draft:
         section, name = key.split(".")
         return self.sections[section].get(name, default)
 
-    def set_component(self, key: str, index: int, value: Any, default: tuple, flag: str) -> None:
+    def set_component(self, key: str, index: int, value: Any, default: tuple[Any, ...], flag: str) -> None:
         parts = list(self.get(key, default))
         parts[index] = value
         self.set(key, tuple(parts), flag)
@@ -973,8 +973,8 @@ _KNOWN_NAMES = sorted({s.text for rule in RULES for s in rule.spellings} | set(_
 
 def _finish(draft: _Draft, warnings: list[str], notes: list[str]) -> tuple[SimulationConfig, OutputConfig, RunOptions]:
     crystal = draft.sections["crystal"]
-    if draft.cell_parts is not None:  # nanoBragg's defaults for what is missing or not positive; checked by config
-        crystal["cell"] = resolved_cell(tuple(draft.cell_parts))
+    if draft.cell_parts is not None:  # CrystalConfig fills in nanoBragg's defaults for what is not positive
+        crystal["cell"] = tuple(draft.cell_parts)
     if "cell" not in crystal and "mosflm_matrix" not in crystal:
         raise InputError("no crystal: give -cell a b c [alpha beta gamma] or -mat FILE")
     structure = draft.sections["structure"]
@@ -1027,10 +1027,8 @@ def _validation_message(err: ValidationError, draft: _Draft) -> str:
     location = tuple(str(part) for part in problem["loc"])
     if len(location) == 1:  # OutputConfig errors have no section in their location
         location = ("output",) + location
-    flag = draft.set_by.get(location[:2], ".".join(location))
-    if location[:2] in draft.read_as:  # a value that reached this setting through C's substring matching
-        flag = f"{flag} (read by nanoBragg as {draft.read_as[location[:2]]} too)"
-    message = problem["msg"].removeprefix("Value error, ")
-    if problem["type"] != "value_error":  # pydantic's own messages do not show the value; ours do
-        message = f"{message}, got {problem['input']}"
-    return f"{flag}: {message}"
+    setting = (location[0], location[1])
+    flag = draft.set_by.get(setting, ".".join(location))
+    if setting in draft.read_as:  # a value that reached this setting through C's substring matching
+        flag = f"{flag} (read by nanoBragg as {draft.read_as[setting]} too)"
+    return f"{flag}: {problem_message(problem)}"

@@ -10,6 +10,7 @@ where all-zero gradients turned out to come from an all-zero image, not from a b
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -18,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .config import SimulationConfig, resolved_cell
+from .config import SimulationConfig
 from .errors import InputError
 from .io.files import write_bytes_atomic
 from .renderer import simulate
@@ -77,18 +78,20 @@ def starting_values(config: SimulationConfig, names: Sequence[str]) -> dict[str,
         "polarization": lambda: bm.polarization,
     }
     for index, name in enumerate(CELL_PARAMETERS):
-        readers[name] = lambda index=index: _configured_cell(config)[index]
+        readers[name] = functools.partial(_configured_cell_value, config, index)
     return {name: float(readers[name]()) for name in names}
 
 
-def _configured_cell(config: SimulationConfig) -> tuple[float, ...]:
-    """The -cell values as build_setup completes them (nanoBragg: b, c copy a; angles default to 90)."""
+def _configured_cell_value(config: SimulationConfig, index: int) -> float:
+    """One -cell value (A or degrees), as CrystalConfig completes the cell (b, c copy a; angles default to 90)."""
     if config.crystal.cell is None:
         raise InputError("cell parameters: the crystal is given as a MOSFLM matrix (-mat), not as a -cell")
-    return resolved_cell(config.crystal.cell)
+    return config.crystal.cell[index]
 
 
-def leaf_tensors(values: Mapping[str, float], dtype: torch.dtype, device=None) -> dict[str, torch.Tensor]:
+def leaf_tensors(
+    values: Mapping[str, float], dtype: torch.dtype, device: torch.device | str | None = None
+) -> dict[str, torch.Tensor]:
     """One scalar leaf tensor (requires_grad) per parameter value."""
     return {name: torch.tensor(float(v), dtype=dtype, device=device, requires_grad=True) for name, v in values.items()}
 
@@ -100,7 +103,7 @@ def probe_gradients(
     loss: str = "sum",
     *,
     dtype: torch.dtype = torch.float64,
-    device=None,
+    device: torch.device | str | None = None,
 ) -> dict[str, Any]:
     """Loss and its gradient with respect to each of ``parameters``, once per setting.
 
@@ -127,10 +130,9 @@ def probe_gradients(
         }
         image = simulate(config, params={**fixed, **leaves}, dtype=dtype, device=device)
         value = LOSSES[loss](image)
+        grads: Sequence[torch.Tensor | None] = (None,) * len(leaves)  # no probed parameter reaches the image
         if value.requires_grad:
             grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
-        else:  # no probed parameter reaches the image at all
-            grads = (None,) * len(leaves)
         results.append(
             {
                 "setting": {name: float(v) for name, v in setting.items()},

@@ -135,7 +135,7 @@ def _angle(sin_value: float, cos_value: float) -> float:
     return math.atan2(sin_value, cos_value) * RTD
 
 
-def _oddball(title: str, names: tuple[str, ...], pairs: list[tuple[float, float]]) -> list[str]:
+def _oddball(title: str, names: tuple[tuple[str, str], ...], pairs: list[tuple[float, float]]) -> list[str]:
     """nanoBragg's warning when a sine or cosine of the cell angles leaves [-1, 1] (inconsistent input)."""
     if all(abs(sin) <= 1.0000001 and abs(cos) <= 1.0000001 for sin, cos in pairs):
         return []
@@ -271,9 +271,10 @@ def _divergence_and_dispersion(setup: Setup) -> tuple[list[tuple[float, float]],
     """The kept (hdiv, vdiv) angles and the wavelengths, as nanoBragg lists them before the sources."""
     hdiv, vdiv, disp = resolved_beam_sampling(setup.config)
     kept = divergence_grid(hdiv, vdiv, setup.config.beam.round_div)
-    angles = [(hdiv.step * h - hdiv.range / 2.0, vdiv.step * v - vdiv.range / 2.0) for h, v in kept]
+    (h_range, h_step), (v_range, v_step), (d_range, d_step) = (s.numbers() for s in (hdiv, vdiv, disp))
+    angles = [(h_step * h - h_range / 2.0, v_step * v - v_range / 2.0) for h, v in kept]
     lambda0 = setup.config.beam.wavelength_A * 1e-10
-    wavelengths = [lambda0 * (1.0 + disp.step * tic - disp.range / 2.0) for tic in range(disp.steps)]
+    wavelengths = [lambda0 * (1.0 + d_step * tic - d_range / 2.0) for tic in range(disp.steps)]
     return angles, wavelengths
 
 

@@ -9,14 +9,14 @@ flows through the whole geometry so the rendered image is differentiable with re
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
 from . import beam as beam_mod
 from .compat import Quirks, stale_phi_angles
-from .config import CrystalShape, SimulationConfig, check_cell_edges, mosflm_real_cell, resolved_cell
+from .config import CrystalShape, SimulationConfig, Vec3, check_cell_edges, mosflm_real_cell
 from .crystal import (
     Lattice,
     PhiSweep,
@@ -32,6 +32,7 @@ from .crystal import (
 from .detector import DetectorGeometry, SensorLayers, detector_geometry, resolve_roi, resolve_sensor
 from .errors import InputError
 from .io.smv import RTD
+from .sampling import DIVERGENCE, Sampling, complete_sampling
 from .structure import StructureFactors
 
 # name -> (unit, meaning). Values are in the units of the matching command-line flag.
@@ -119,12 +120,17 @@ class Setup:
         return self.sources.count * domains * phisteps * self.oversample**2
 
 
+# value(name, configured): parameter ``name`` if one was passed, else the configured value, as a tensor.
+ValueOf = Callable[[str, float], torch.Tensor]
+Device = torch.device | str | None
+
+
 def build_setups(
     config: SimulationConfig | Sequence[SimulationConfig],
     *,
     params: Mapping[str, torch.Tensor] | None = None,
     dtype: torch.dtype | None = None,
-    device=None,
+    device: Device = None,
 ) -> list[Setup]:
     """A batch of setups for :func:`nanobrag.renderer.render_batch`, one per entry of a leading axis.
 
@@ -159,7 +165,9 @@ def build_setups(
     ]
 
 
-def _choose_dtype_device(params: Mapping[str, torch.Tensor], dtype, device) -> tuple[torch.dtype, torch.device]:
+def _choose_dtype_device(
+    params: Mapping[str, torch.Tensor], dtype: torch.dtype | None, device: Device
+) -> tuple[torch.dtype, torch.device]:
     tensors = [t for t in params.values() if isinstance(t, torch.Tensor)]
     if dtype is None:
         dtype = tensors[0].dtype if tensors and tensors[0].is_floating_point() else torch.float64
@@ -173,7 +181,7 @@ def build_setup(
     *,
     params: Mapping[str, torch.Tensor] | None = None,
     dtype: torch.dtype | None = None,
-    device=None,
+    device: Device = None,
 ) -> Setup:
     """Resolve ``config`` into tensors; ``params`` override continuous values (see :data:`PARAMETERS`)."""
     params = dict(params or {})
@@ -197,8 +205,12 @@ def build_setup(
     geometry = detector_geometry(
         det,
         distance=value("distance", det.distance_mm) / 1000.0,
-        beam_x=value("beam_x", det.Xbeam_mm) / 1000.0 if ("beam_x" in params or det.Xbeam_mm is not None) else None,
-        beam_y=value("beam_y", det.Ybeam_mm) / 1000.0 if ("beam_y" in params or det.Ybeam_mm is not None) else None,
+        beam_x=value("beam_x", det.Xbeam_mm or 0.0) / 1000.0
+        if ("beam_x" in params or det.Xbeam_mm is not None)
+        else None,
+        beam_y=value("beam_y", det.Ybeam_mm or 0.0) / 1000.0
+        if ("beam_y" in params or det.Ybeam_mm is not None)
+        else None,
         rotations=torch.deg2rad(
             torch.stack(
                 [
@@ -325,7 +337,9 @@ def build_setup(
     )
 
 
-def _build_lattice(config: SimulationConfig, value, params, wavelength_A: torch.Tensor):
+def _build_lattice(
+    config: SimulationConfig, value: ValueOf, params: Mapping[str, torch.Tensor], wavelength_A: torch.Tensor
+) -> tuple[Lattice, Vec3 | None, list[float] | None, Vec3]:
     """The lattice after misset; the random misset angles (deg) when -misset random drew them; and the
     cell (A, deg) and misset (rad, as nanoBragg converts them) that went in, as plain numbers."""
     xtal = config.crystal
@@ -336,11 +350,11 @@ def _build_lattice(config: SimulationConfig, value, params, wavelength_A: torch.
         from .rng import random_misset_angles
 
         seed = xtal.misset_seed if xtal.misset_seed is not None else _time_seed()
-        radians = random_misset_angles(seed)
-        misset_deg = drawn = tuple(math.degrees(a) for a in radians)
-        misset_rad = tuple(radians)
+        x, y, z = misset_rad = random_misset_angles(seed)
+        misset_deg = drawn = (math.degrees(x), math.degrees(y), math.degrees(z))
     else:
-        misset_rad = tuple(float(value(name, deg).detach()) / RTD for name, deg in zip(names, misset_deg))
+        x, y, z = (float(value(name, deg).detach()) / RTD for name, deg in zip(names, misset_deg))
+        misset_rad = (x, y, z)
     misset = torch.deg2rad(torch.stack([value(name, deg) for name, deg in zip(names, misset_deg)]))
     oriented = None
     if xtal.mosflm_matrix is not None:
@@ -362,7 +376,7 @@ def _build_lattice(config: SimulationConfig, value, params, wavelength_A: torch.
         oriented = oriented.T / wavelength_A
     if xtal.cell is None:
         raise InputError("no crystal: give a unit cell (-cell) or an orientation matrix (-mat)")
-    a, b, c, alpha, beta, gamma = resolved_cell(xtal.cell)
+    a, b, c, alpha, beta, gamma = xtal.cell  # CrystalConfig completed it as nanoBragg does
     lengths = torch.stack([value("cell_a", a), value("cell_b", b), value("cell_c", c)])
     degrees = torch.stack([value("cell_alpha", alpha), value("cell_beta", beta), value("cell_gamma", gamma)])
     lattice = lattice_from_cell(lengths, torch.deg2rad(degrees), misset, reciprocal=oriented)
@@ -380,12 +394,13 @@ def _clipped_crystal_size(config: SimulationConfig) -> tuple[float | None, ...]:
     sizes = [s / 1000.0 if s is not None else None for s in config.crystal.xtalsize_mm]
     beamsize = config.beam.beamsize_mm / 1000.0
     for axis in (1, 2):
-        if sizes[axis] is not None and beamsize >= 0 and beamsize < sizes[axis]:
+        size = sizes[axis]
+        if size is not None and beamsize >= 0 and beamsize < size:
             sizes[axis] = beamsize
     return tuple(sizes)
 
 
-def _read_mask(config: SimulationConfig, geometry: DetectorGeometry, device) -> torch.Tensor | None:
+def _read_mask(config: SimulationConfig, geometry: DetectorGeometry, device: torch.device) -> torch.Tensor | None:
     """-mask: the pixels to simulate (non-zero in the SMV mask), on the detector's pixel grid.
 
     Like nanoBragg, the mask's pixels are read in order onto the detector's grid, so a mask for
@@ -408,7 +423,12 @@ def _read_mask(config: SimulationConfig, geometry: DetectorGeometry, device) -> 
 
 
 def _build_sources(
-    config: SimulationConfig, geometry: DetectorGeometry, value, params, wavelength, quirks: Quirks
+    config: SimulationConfig,
+    geometry: DetectorGeometry,
+    value: ValueOf,
+    params: Mapping[str, torch.Tensor],
+    wavelength: torch.Tensor,
+    quirks: Quirks,
 ) -> beam_mod.Sources:
     bm = config.beam
     if bm.sourcefile is not None:
@@ -428,7 +448,7 @@ def _build_sources(
     return beam_mod.generated_sources(bm, geometry.beam, geometry.polar, wavelength, hdiv, vdiv, disp)
 
 
-def resolved_beam_sampling(config: SimulationConfig) -> tuple[beam_mod.Sampling, beam_mod.Sampling, beam_mod.Sampling]:
+def resolved_beam_sampling(config: SimulationConfig) -> tuple[Sampling, Sampling, Sampling]:
     """Horizontal and vertical divergence (radians) and dispersion (fraction) after nanoBragg's rules."""
     bm = config.beam
 
@@ -439,20 +459,22 @@ def resolved_beam_sampling(config: SimulationConfig) -> tuple[beam_mod.Sampling,
         return x / 100.0 if x is not None else None
 
     return (
-        beam_mod.resolve_sampling(mrad(bm.hdivrange_mrad), mrad(bm.hdivstep_mrad), bm.hdivsteps),
-        beam_mod.resolve_sampling(mrad(bm.vdivrange_mrad), mrad(bm.vdivstep_mrad), bm.vdivsteps),
-        beam_mod.resolve_sampling(pct(bm.dispersion_pct), pct(bm.dispstep_pct), bm.dispsteps),
+        complete_sampling(mrad(bm.hdivrange_mrad), mrad(bm.hdivstep_mrad), bm.hdivsteps, DIVERGENCE),
+        complete_sampling(mrad(bm.vdivrange_mrad), mrad(bm.vdivstep_mrad), bm.vdivsteps, DIVERGENCE),
+        complete_sampling(pct(bm.dispersion_pct), pct(bm.dispstep_pct), bm.dispsteps, DIVERGENCE),
     )
 
 
-def _rescale(sampling: beam_mod.Sampling, name: str, unit: float, params, value) -> beam_mod.Sampling:
+def _rescale(
+    sampling: Sampling, name: str, unit: float, params: Mapping[str, torch.Tensor], value: ValueOf
+) -> Sampling:
     """Replace a sampling's range by parameter ``name``, scaling its step with it (the grid stays fixed)."""
     if name not in params:
         return sampling
     if sampling.range == 0.0:
         raise InputError("a divergence or dispersion parameter needs a non-zero configured range to scale")
     rng = value(name, 0.0) * unit  # the parameter, on the setup's dtype and device
-    return beam_mod.Sampling(range=rng, step=sampling.step * rng / sampling.range, steps=sampling.steps)
+    return Sampling(range=rng, step=sampling.step * rng / sampling.range, steps=sampling.steps)
 
 
 def _resolve_oversample(
@@ -476,7 +498,7 @@ def _resolve_oversample(
     return max(1, math.ceil(3.0 * xtalsize_max / reciprocal_pixel))
 
 
-def _build_structure(config: SimulationConfig, value, quirks: Quirks) -> StructureFactors:
+def _build_structure(config: SimulationConfig, value: ValueOf, quirks: Quirks) -> StructureFactors:
     sf_cfg = config.structure
     default_F = value("default_F", sf_cfg.default_F)
     table = None

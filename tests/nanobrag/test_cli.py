@@ -97,14 +97,14 @@ def _error(capsys) -> str:
         ([*CELL, "-strict", "-bogus"], "-bogus: not a nanoBragg option; ignored, as nanoBragg does"),
         ([*CELL, "-distance"], "-distance: expected 1 value (MM), got 0"),
         ([*CELL, "-N", "many"], "-N: expected an integer, got 'many'"),
-        ([*CELL, "-pixel", "-0.1"], "-pixel: pixel size must be positive"),
+        ([*CELL, "-pixel", "-0.1"], "-pixel: must be positive, got -0.1"),
         ([*CELL, "-hkl", "missing.hkl"], "-hkl: cannot read missing.hkl: No such file or directory"),
         ([*CELL, "-mat", "missing.mat"], "-mat: cannot read matrix file missing.mat: No such file or directory"),
         ([*CELL, "-sourcefile", "missing.txt"], "-sourcefile: cannot read missing.txt: No such file or directory"),
         ([*CELL, "-mask", "m.img"], "-mask: cannot read m.img: No such file or directory"),
         ([*CELL, "-dtype", "int8"], "-dtype: expected one of float32, float64, got 'int8'"),
         ([*CELL, "-lambda", "nan"], "-lambda: expected a number, got 'nan'"),
-        ([*CELL, "-distance", "0"], "-distance: the detector distance must be positive, got 0"),
+        ([*CELL, "-distance", "0"], "-distance: must be positive, got 0"),
         ([*CELL, "-hdivsteps", "3", "-vdivsteps", "1"], "the divergence grid keeps no source"),
     ],
 )
@@ -175,7 +175,7 @@ def test_validation_error_inside_the_simulation_is_one_line(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli, "render_float_image", lambda simulation, options, outputs: DetectorConfig(pixel_mm=0))
     assert cli.main(CELL) == 2
-    assert _error(capsys) == "pixel_mm: pixel size must be positive"
+    assert _error(capsys) == "pixel_mm: must be positive, got 0"
 
 
 def test_console_script_reports_errors_without_traceback(tmp_path):

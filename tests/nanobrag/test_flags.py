@@ -376,9 +376,9 @@ def test_nanobrag_additions_and_display_flags():
         (["-pixel", "NaN"], r"^-pixel: expected a number, got 'NaN'"),
         (["-seed", "99999999999"], r"^-seed: 99999999999 is out of range"),
         (["-fdet_vector", "1", "0"], r"^-fdet_vector: expected 3 values"),
-        (["-pixel", "0"], r"^-pixel: pixel size must be positive"),
-        (["-lambda", "-1"], r"^-lambda: wavelength must be positive"),
-        (["-wave", "0"], r"^-wave: wavelength must be positive"),
+        (["-pixel", "0"], r"^-pixel: must be positive, got 0$"),
+        (["-lambda", "-1"], r"^-lambda: must be positive, got -1$"),
+        (["-wave", "0"], r"^-wave: must be positive, got 0$"),
         (["-wavelength", "short"], r"^-wavelength: expected a number, got 'short'"),
         (["-Na", "x"], r"^-Na: expected an integer"),
         (["-pix0_vector_mm", "1", "0", "x"], r"^-pix0_vector_mm: expected a number, got 'x'"),
@@ -670,9 +670,9 @@ def test_docs_list_every_option():
 def test_config_refuses_nan_wavelength_and_pixel():
     with pytest.raises(ValidationError, match="finite number"):
         BeamConfig(wavelength_A=float("nan"))
-    with pytest.raises(ValidationError, match="wavelength must be positive"):
+    with pytest.raises(ValidationError, match="greater than 0"):
         BeamConfig(wavelength_A=0.0)
     with pytest.raises(ValidationError, match="finite number"):
         DetectorConfig(pixel_mm=float("nan"))
-    with pytest.raises(ValidationError, match="pixel size must be positive"):
+    with pytest.raises(ValidationError, match="greater than 0"):
         DetectorConfig(pixel_mm=-0.1)

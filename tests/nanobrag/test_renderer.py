@@ -19,10 +19,11 @@ from nanobrag import (
     render,
     simulate,
 )
-from nanobrag.beam import divergence_grid, resolve_sampling
+from nanobrag.beam import divergence_grid
 from nanobrag.crystal import resolve_mosaic, resolve_phi_sweep
 from nanobrag.detector import resolve_sensor
 from nanobrag.physics import sincg
+from nanobrag.sampling import DIVERGENCE, complete_sampling
 from nanobrag.structure import StructureFactors
 
 from .c_log import read_c_log
@@ -79,13 +80,13 @@ class TestSamplingRules:
         assert (sweep.steps, sweep.step) == (2, pytest.approx(math.radians(0.5)))
 
     def test_divergence_range_and_steps(self):
-        s = resolve_sampling(2e-3, None, 3)
+        s = complete_sampling(2e-3, None, 3, DIVERGENCE)
         assert (s.range, s.step, s.steps) == (pytest.approx(2e-3), pytest.approx(1e-3), 3)
-        assert resolve_sampling(None, None, None).steps == 1
-        assert resolve_sampling(0.0, None, 5).steps == 1  # zero range collapses to one point
+        assert complete_sampling(None, None, None, DIVERGENCE).steps == 1
+        assert complete_sampling(0.0, None, 5, DIVERGENCE).steps == 1  # zero range collapses to one point
 
     def test_round_divergence_trims_corners(self):
-        s = resolve_sampling(2e-3, None, 3)
+        s = complete_sampling(2e-3, None, 3, DIVERGENCE)
         kept = divergence_grid(s, s, round_div=True)
         assert len(kept) == 5 and (0, 0) not in kept
         assert len(divergence_grid(s, s, round_div=False)) == 9
