@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ class _VariadicOptions(TyperCommand):
 
     variadic = ("--default-F", "--param")
 
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: the click Context typer vendors
         return super().parse_args(ctx, _expand_variadic(args, self.variadic))
 
 

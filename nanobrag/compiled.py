@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 from torch.utils import _pytree as pytree
@@ -126,7 +127,7 @@ def _inductor_loaded() -> bool:
 # ----------------------------------------------------------------------------------------------
 # In-process compilation (differentiable)
 
-_IN_PROCESS: dict[KernelVariant, Callable] = {}
+_IN_PROCESS: dict[KernelVariant, Callable[[torch.Tensor, torch.Tensor, KernelInputs], ChunkResult]] = {}
 
 
 def in_process_compiled(
@@ -135,7 +136,9 @@ def in_process_compiled(
     """``evaluate_chunk`` through ``torch.compile`` (one compilation per variant and process)."""
     if variant not in _IN_PROCESS:
 
-        def run(slow_: torch.Tensor, fast_: torch.Tensor, inputs_: KernelInputs, variant_=variant):
+        def run(
+            slow_: torch.Tensor, fast_: torch.Tensor, inputs_: KernelInputs, variant_: KernelVariant = variant
+        ) -> ChunkResult:
             return evaluate_chunk(variant_, slow_, fast_, inputs_)
 
         _IN_PROCESS[variant] = torch.compile(run, dynamic=True)
@@ -172,7 +175,7 @@ def _device_tag(device: torch.device) -> str:
 
 
 # Loaded packages, kept for the life of the process (``nanobrag batch`` renders many images).
-_RUNNERS: dict[Path, object] = {}
+_RUNNERS: dict[Path, torch._C._aoti.AOTIModelPackageLoader] = {}
 
 
 class PackagedKernels:
@@ -208,11 +211,11 @@ class PackagedKernels:
                 # A package reads its inputs as dense arrays: a strided view (say a stride-0 expand) would
                 # be read as garbage, so every input is made contiguous (free when it already is).
                 leaves = [leaf.contiguous() for leaf in (slow, fast, *pytree.tree_leaves(inputs))]
-                outputs = runner.boxed_run(leaves)  # type: ignore[attr-defined]
+                outputs = runner.boxed_run(leaves)
                 return ChunkResult(*outputs)
         return eager_chunk(variant, slow, fast, inputs)
 
-    def load(self, variant: KernelVariant) -> object:
+    def load(self, variant: KernelVariant) -> torch._C._aoti.AOTIModelPackageLoader:
         """The loaded kernel of ``variant``, built first if it is not cached."""
         path = self.path(variant)
         if path not in _RUNNERS:
@@ -230,7 +233,7 @@ class _VariantModule(torch.nn.Module):
         super().__init__()
         self.variant, self.spec = variant, spec
 
-    def forward(self, slow: torch.Tensor, fast: torch.Tensor, *leaves: torch.Tensor):
+    def forward(self, slow: torch.Tensor, fast: torch.Tensor, *leaves: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # A plain tuple: the package's output structure needs no registered NamedTuple.
         return tuple(evaluate_chunk(self.variant, slow, fast, pytree.tree_unflatten(list(leaves), self.spec)))
 
@@ -263,7 +266,16 @@ def build_package(variant: KernelVariant, dtype: torch.dtype, device: torch.devi
 
 # Example sizes for export: every dynamic axis at least 2 and all different, so that export
 # neither specialises an axis nor assumes two axes are equal.
-_EXAMPLE = dict(pixels=6, oversample=2, layers=3, sources=5, orientations=7, table=(6, 7, 8))
+class _ExampleSizes(NamedTuple):
+    pixels: int = 6
+    oversample: int = 2
+    layers: int = 3
+    sources: int = 5
+    orientations: int = 7
+    table: tuple[int, int, int] = (6, 7, 8)
+
+
+_EXAMPLE = _ExampleSizes()
 
 
 def _example_inputs(
@@ -277,22 +289,22 @@ def _example_inputs(
         return torch.tensor(values if len(values) != 1 else values[0], dtype=dtype, device=device)
 
     n = _EXAMPLE
-    pixels = torch.arange(n["pixels"], dtype=torch.int32, device=device)
+    pixels = torch.arange(n.pixels, dtype=torch.int32, device=device)
     frame = DetectorFrame(
         pix0=t(0.1, 0.05, -0.05), fdet=t(0.0, 0.0, 1.0), sdet=t(0.0, -1.0, 0.0), odet=t(1.0, 0.0, 0.0),
         beam=t(1.0, 0.0, 0.0), distance=t(0.1), close_distance=t(0.1), pixel_size=t(1e-4),
     )  # fmt: skip
-    sources = n["sources"]
+    sources = n.sources
     incident = torch.tensor([[1.0, 0.0, 0.0]], dtype=dtype, device=device).expand(sources, 3).contiguous()
     has_table = variant.structure != "default"
-    shape = n["table"] if has_table else (1, 1, 1)
+    shape = n.table if has_table else (1, 1, 1)
     table = StructureTable(
         torch.ones(shape, dtype=dtype, device=device), t(-2.0, -3.0, -3.0), t(3.0, 3.0, 4.0), t(10.0)
     )
     inputs = KernelInputs(
         frame=frame,
-        sub_index=torch.arange(n["oversample"], dtype=torch.int32, device=device),
-        layer_depths=torch.linspace(0, 1e-4, n["layers"], dtype=dtype, device=device),
+        sub_index=torch.arange(n.oversample, dtype=torch.int32, device=device),
+        layer_depths=torch.linspace(0, 1e-4, n.layers, dtype=dtype, device=device),
         attenuation_per_layer=t(0.5),
         incident=incident,
         wavelength=torch.full((sources,), 1e-10, dtype=dtype, device=device),
@@ -301,8 +313,8 @@ def _example_inputs(
         b_in=torch.tensor([[0.0, 1.0, 0.0]], dtype=dtype, device=device).expand(sources, 3).contiguous(),
         kahn=t(0.0),
         dmin=t(0.0),
-        orientations=torch.rand(3 * n["orientations"], 3, dtype=dtype, device=device) * 1e-9,
-        first_orientations=torch.rand(3 * n["orientations"], 3, dtype=dtype, device=device) * 1e-9,
+        orientations=torch.rand(3 * n.orientations, 3, dtype=dtype, device=device) * 1e-9,
+        first_orientations=torch.rand(3 * n.orientations, 3, dtype=dtype, device=device) * 1e-9,
         N=t(5.0, 5.0, 5.0),
         reciprocal=torch.eye(3, dtype=dtype, device=device) * 0.01,
         fudge=t(1.0),
@@ -313,7 +325,7 @@ def _example_inputs(
     return pixels // 3, pixels % 3, inputs
 
 
-def _dynamic_shapes(variant: KernelVariant, inputs: KernelInputs) -> list:
+def _dynamic_shapes(variant: KernelVariant, inputs: KernelInputs) -> list[Any]:
     """Dynamic axes of (slow, fast, *leaves): pixels, sub-pixels, layers, sources, orientations, table."""
     from torch.export import Dim
 
@@ -331,13 +343,13 @@ def _dynamic_shapes(variant: KernelVariant, inputs: KernelInputs) -> list:
         "orientations": {0: orientations},
         "first_orientations": {0: orientations},
     }
-    leaves: list = []
+    leaves: list[Any] = []
     for field, value in zip(KernelInputs._fields, inputs):
         if field == "table":
             axes = None
             if variant.structure != "default":
                 axes = {axis: Dim(f"table_{axis}", min=1, max=1 << 16) for axis in range(3)}
-            leaves += [axes] + [None] * (len(value) - 1)
+            leaves += [axes] + [None] * (len(inputs.table) - 1)
         else:
             leaves += [by_field.get(field)] * len(pytree.tree_leaves(value))
     return [{0: pixels}, {0: pixels}, tuple(leaves)]

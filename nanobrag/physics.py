@@ -50,7 +50,7 @@ def lattice_factor(
     hkl: torch.Tensor,
     N: torch.Tensor,
     reciprocal: torch.Tensor,
-    fudge: float,
+    fudge: torch.Tensor | float,
 ) -> torch.Tensor:
     """F_latt for fractional indices ``hkl`` (3, ...), cells ``N`` (3,), reciprocal rows (3, 3) in 1/A.
 

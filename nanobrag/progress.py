@@ -9,6 +9,10 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, Task, TaskID
 
 DELAY_S = 1.0
 
@@ -16,24 +20,24 @@ DELAY_S = 1.0
 class ProgressDisplay:
     """Callable as ``progress(done, total)`` with counts of ``unit``; a context manager closes the bar."""
 
-    def __init__(self, description: str, unit: str, enabled: bool = True, stream=None) -> None:
+    def __init__(self, description: str, unit: str, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.description, self.unit = description, unit
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled and self.stream.isatty()
         self.started = time.monotonic()
-        self._bar = None
-        self._task = None
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
             return
-        if self._bar is None:
+        if self._bar is None or self._task is None:
             if time.monotonic() - self.started < DELAY_S or done >= total:
                 return
-            self._open(total)
-        self._bar.update(self._task, completed=done, total=total)  # type: ignore[union-attr]
+            self._bar, self._task = self._open(total)
+        self._bar.update(self._task, completed=done, total=total)
 
-    def _open(self, total: int) -> None:
+    def _open(self, total: int) -> tuple[Progress, TaskID]:
         from rich.console import Console  # rich is imported only when a bar is shown
         from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
         from rich.text import Text
@@ -41,11 +45,11 @@ class ProgressDisplay:
         unit, started = self.unit, self.started
 
         class Rate(ProgressColumn):
-            def render(self, task) -> Text:
+            def render(self, task: Task) -> Text:
                 elapsed = time.monotonic() - started
                 return Text(f"{task.completed / elapsed:.3g} {unit}/s" if elapsed > 0 else "")
 
-        self._bar = Progress(
+        bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.completed:.3g}/{task.total:.3g} " + unit),
@@ -53,8 +57,8 @@ class ProgressDisplay:
             TimeRemainingColumn(),
             console=Console(file=self.stream),
         )
-        self._bar.start()
-        self._task = self._bar.add_task(self.description, total=total)
+        bar.start()
+        return bar, bar.add_task(self.description, total=total)
 
     def __enter__(self) -> ProgressDisplay:
         self.started = time.monotonic()

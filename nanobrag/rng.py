@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "GeneratorStatics",
@@ -63,29 +66,35 @@ _ONE_THIRD_F32 = f32(1.0 / 3.0)  # the exponent mosaic_rotation_umat hands to po
 # shuffle ``table`` (the one array, updated in place as C updates its static ``iv``), and
 # gaussdev's and poidev's cached values as a tuple, so a compiled loop keeps all but the table in
 # registers.
+_njit: Callable[..., Any] | None
 try:
     from numba import njit as _njit
 except ImportError:  # pragma: no cover - numba is a dependency; the fallback keeps results identical
     _njit = None
 
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
-def _sequential(function):
+
+def _sequential(function: _Function) -> _Function:
     if _njit is None:
         return function
-    return _njit(cache=True, nogil=True, inline="always")(function)
+    compiled: _Function = _njit(cache=True, nogil=True, inline="always")(function)
+    return compiled
 
 
 # The cached tuple: gaussdev's spare deviate (flag, value), poidev's last mean and its sq, alxm, g.
-_FRESH_CACHE = (0.0, 0.0, -1.0, 0.0, 0.0, 0.0)
+Cache = tuple[float, float, float, float, float, float]
+Table = npt.NDArray[np.int64]  # ran1's shuffle table
+_FRESH_CACHE: Cache = (0.0, 0.0, -1.0, 0.0, 0.0, 0.0)
 
 
 @_sequential
-def _as_f32(x):
+def _as_f32(x: float) -> float:
     return np.float64(np.float32(x))
 
 
 @_sequential
-def _ran1(seed, iy, table):
+def _ran1(seed: int, iy: int, table: Table) -> tuple[float, int, int]:
     """nanoBragg's ran1: (deviate, seed, iy) after one draw."""
     if seed <= 0 or iy == 0:
         # A negative seed (or the very first call) refills the shared shuffle table.
@@ -110,7 +119,7 @@ def _ran1(seed, iy, table):
 
 
 @_sequential
-def _gaussdev(seed, iy, table, cached):
+def _gaussdev(seed: int, iy: int, table: Table, cached: Cache) -> tuple[float, int, int, Cache]:
     """Unit normal deviate (Box-Muller, polar form), keeping the spare deviate like C."""
     if cached[0] != 0.0:
         return cached[1], seed, iy, (0.0, 0.0, cached[2], cached[3], cached[4], cached[5])
@@ -127,7 +136,7 @@ def _gaussdev(seed, iy, table, cached):
 
 
 @_sequential
-def _gammln(xx):
+def _gammln(xx: float) -> float:
     """ln(Gamma(xx)) for xx > 0 (Lanczos), with C's float argument and float result."""
     x = _as_f32(xx)
     y = x
@@ -148,7 +157,7 @@ def _gammln(xx):
 
 
 @_sequential
-def _poidev(xm, seed, iy, table, cached):
+def _poidev(xm: float, seed: int, iy: int, table: Table, cached: Cache) -> tuple[float, int, int, Cache]:
     """Poisson deviate with mean ``xm`` (a float32 value), as nanoBragg's poidev draws it."""
     if xm > 1.0e6:
         normal, seed, iy, cached = _gaussdev(seed, iy, table, cached)
@@ -189,7 +198,19 @@ def _poidev(xm, seed, iy, table, cached):
 
 
 @_sequential
-def _noise_pixels(image, row0, row1, col0, col1, adc_offset, seed, iy, table, cached, out):
+def _noise_pixels(
+    image: npt.NDArray[np.float32],
+    row0: int,
+    row1: int,
+    col0: int,
+    col1: int,
+    adc_offset: float,
+    seed: int,
+    iy: int,
+    table: Table,
+    cached: Cache,
+    out: npt.NDArray[np.uint16],
+) -> tuple[float, int, int, int, Cache]:
     """Poisson-noise counts of rows/columns [row0, row1) x [col0, col1), slow-outer, fast-inner.
 
     Returns (photons, overloads, seed, iy, cached): the generator state the loop leaves.

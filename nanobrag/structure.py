@@ -47,9 +47,12 @@ class StructureFactors:
     def tensors(self) -> StructureTable:
         """The table and its bounds as tensors on the table's dtype and device."""
         assert self.table is not None
-        like = dict(dtype=self.table.dtype, device=self.table.device)
+        dtype, device = self.table.dtype, self.table.device
         return StructureTable(
-            self.table, torch.tensor(self.lower, **like), torch.tensor(self.upper, **like), self.default_F
+            self.table,
+            torch.tensor(self.lower, dtype=dtype, device=device),
+            torch.tensor(self.upper, dtype=dtype, device=device),
+            self.default_F,
         )
 
 

@@ -12,6 +12,7 @@ summary.md     rendered from summary.md.j2 when the attempt ends
 
 from __future__ import annotations
 
+import functools
 import glob
 import importlib.metadata
 import json
@@ -219,6 +220,6 @@ def redact_bundle(bundle: Bundle, redactor: Redactor, already: Iterable[str] = (
             continue
         stream = redactor.stream()
         with open(path, "rb") as source, atomic_writer(path) as target:
-            for chunk in iter(lambda source=source: source.read(1 << 20), b""):
+            for chunk in iter(functools.partial(source.read, 1 << 20), b""):
                 target.write(stream.feed(chunk))
             target.write(stream.flush())

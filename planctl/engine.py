@@ -110,7 +110,9 @@ class AttemptKind(Protocol):
     def name(self) -> AttemptKindName:
         """Recorded as the attempt's ``kind``."""
 
-    def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records) -> dict:
+    def admit(
+        self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records
+    ) -> dict[str, Any]:
         """Refuse (PlanctlError) a task this kind may not run, else return the fields it records on the
         new attempt; called under the lock before reserving."""
 
@@ -126,7 +128,9 @@ class RunKind:
     force: bool = False
     name: AttemptKindName = "run"
 
-    def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records) -> dict:
+    def admit(
+        self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records
+    ) -> dict[str, Any]:
         require_run_spec(project, plan_file, task)
         if task.state is TaskState.BLOCKED and not self.force:
             waits = f" (waits on {', '.join(task.waits_on)})" if task.waits_on else ""
@@ -252,11 +256,12 @@ def reserve(project: Project, plan_name: str, task_id: str, kind: AttemptKind, r
     with project_lock(project.lock_path):
         plan_files = read_all(project)
         plan_file = select_plan(project, plan_files, plan_name)
-        task = plan_file.task(task_id)
-        phase, _ = plan_file.plan.find_task(task_id)  # type: ignore[misc]
+        phase, task = plan_file.locate(task_id)
         path = records_path(project, plan_file.name)
         records = load_records(path, plan_file.plan.initiative.id)
         fields = kind.admit(project, plan_file, phase, task, records)
+        run = task.run
+        assert run is not None  # every kind's admit refuses a task without one (require_run_spec)
         records.reap_orphans(project.root)
         git = gitmeta.git_state(repo)
         bundle = create_bundle(project, plan_file.plan, phase)
@@ -269,7 +274,7 @@ def reserve(project: Project, plan_name: str, task_id: str, kind: AttemptKind, r
                 stamp=bundle.stamp,
                 outcome="running",
                 started=utc_now(),
-                command=task.run.command,  # type: ignore[union-attr]
+                command=run.command,
                 bundle=project.display(bundle.path),
                 git={k: git[k] for k in ("commit", "branch", "dirty")} if git else None,
                 runner=ProcessMark.this_process(),

@@ -96,8 +96,12 @@ def plain(document: Any, max_values: int) -> Any:
     return holder[0]
 
 
+_PLAIN_SCALARS: tuple[type, ...] = (bool, int, float, str, bytes)
+
+
 def _scalar(node: Any) -> Any:
-    for kind in (bool, int, float, str, bytes):
+    """A plain Python value for a parsed scalar (ruamel's own subclasses of int, float, str)."""
+    for kind in _PLAIN_SCALARS:
         if isinstance(node, kind):
             return kind(node)
     return node

@@ -344,11 +344,11 @@ def call_in_child(fn: Callable[[], T], deadline: float) -> T:
             status = 0
             try:
                 try:
-                    payload = pickle.dumps((True, fn()))
+                    result = pickle.dumps((True, fn()))
                 except BaseException as err:  # sent back and raised in the parent
-                    payload = pickle.dumps((False, err))
+                    result = pickle.dumps((False, err))
                 with os.fdopen(write_end, "wb") as out:
-                    out.write(payload)
+                    out.write(result)
             except BaseException:
                 status = 70
             finally:
@@ -379,7 +379,7 @@ def call_in_child(fn: Callable[[], T], deadline: float) -> T:
 
 def _read_until(fd: int, deadline: float, received: list[int]) -> bytes | None:
     """Everything written to ``fd`` until its end; None when the deadline or a signal came first."""
-    chunks = []
+    chunks: list[bytes] = []
     while not received:
         remaining = deadline - time.monotonic()
         if remaining <= 0:

@@ -159,7 +159,7 @@ def _yaml() -> YAML:
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # ruamel declares it None
     yaml.width = 4096
     return yaml
 

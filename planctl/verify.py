@@ -10,6 +10,7 @@ never counts as passing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from planctl.engine import StateMove, require_run_spec
 from planctl.errors import PlanctlError
@@ -26,7 +27,9 @@ class VerifyKind:
 
     name: AttemptKindName = "verify"
 
-    def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records) -> dict:
+    def admit(
+        self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records
+    ) -> dict[str, Any]:
         if task.state is not TaskState.DONE:
             raise PlanctlError(
                 f"{plan_file.display}: task {task.id} is {task.state.value}, not done: "

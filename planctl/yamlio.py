@@ -147,7 +147,7 @@ def text_scalar(text: str) -> str:
     if not folds:
         return text
     scalar = FoldedScalarString(text)
-    scalar.fold_pos = folds  # type: ignore[attr-defined]
+    scalar.fold_pos = folds
     return scalar
 
 

@@ -12,7 +12,7 @@ import io
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,8 +150,8 @@ def _parse_by_line(path: str | os.PathLike[str], text: str) -> tuple[np.ndarray,
 
 def check_table_size(
     path: str | os.PathLike[str],
-    lower,
-    upper,
+    lower: Sequence[int] | np.ndarray,
+    upper: Sequence[int] | np.ndarray,
     extreme_lines: list[tuple[int, int]] | None = None,
 ) -> None:
     """Refuse, with the figures, an index range whose dense table would not fit in memory.

@@ -55,7 +55,7 @@ def require_finite(image: np.ndarray) -> None:
 
 def float_image_bytes(image: np.ndarray) -> memoryview:
     """The raw file content, little-endian float32, slow-major: a view (no copy) when ``image`` is one."""
-    return memoryview(np.ascontiguousarray(image, dtype="<f4")).cast("B")
+    return memoryview(np.ascontiguousarray(image, dtype="<f4").data).cast("B")
 
 
 def write_float_image(path: str | os.PathLike[str], image: np.ndarray) -> None:

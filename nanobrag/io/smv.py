@@ -103,7 +103,7 @@ def smv_parts(pixels: np.ndarray, header: SMVHeader, kind: SMVKind = "int") -> t
     pixels = np.asarray(pixels)
     if pixels.shape != (header.spixels, header.fpixels):
         raise ValueError(f"pixels have shape {pixels.shape}, header says {(header.spixels, header.fpixels)}")
-    return smv_header_bytes(header, kind), memoryview(np.ascontiguousarray(pixels, dtype="<u2")).cast("B")
+    return smv_header_bytes(header, kind), memoryview(np.ascontiguousarray(pixels, dtype="<u2").data).cast("B")
 
 
 def smv_bytes(pixels: np.ndarray, header: SMVHeader, kind: SMVKind = "int") -> bytes:

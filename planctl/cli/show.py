@@ -25,11 +25,10 @@ def show(
 
     proj = project(ctx)
     plan_file = find_plan(proj, plan)
-    if task is not None:
-        plan_file.task(task)  # an unknown task is an error before anything is hashed
+    located = plan_file.locate(task) if task is not None else None  # an unknown task fails before hashing
     records = load_records(records_path(proj, plan_file.name), plan_file.plan.initiative.id)
     evidence = {f.task: f for f in plan_freshness(proj, plan_file, records, Hasher())}
-    if task is None:
+    if located is None:
         if as_json:
             print_json(plan_file.plan.model_dump(mode="json") | {"evidence": [f.as_json() for f in evidence.values()]})
             return
@@ -39,7 +38,7 @@ def show(
             print("\n## Stale evidence\n")
             print("".join(f"- {f.task}: {f.describe(shown=10)}\n" for f in stale), end="")
         return
-    phase, found = plan_file.plan.find_task(task)  # type: ignore[misc]
+    phase, found = located
     attempts = [a for a in records.attempts if a.task == found.id]
     freshness = evidence.get(found.id)
     details = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from planctl.cli.app import (
@@ -24,7 +26,7 @@ from planctl.store import PlanFile
 BAR_WIDTH = 20
 
 
-def summary(proj: Project, plan_file: PlanFile, hasher: Hasher) -> dict:
+def summary(proj: Project, plan_file: PlanFile, hasher: Hasher) -> dict[str, Any]:
     """Machine-readable status of one plan (the --json form, also used by other commands)."""
     plan = plan_file.plan
     counts = Counts.of(task for _, task in plan.tasks())
