@@ -253,7 +253,7 @@ def detector_geometry(
     rot = xyz_rotation(*rotations.unbind(-1))
     ratio = torch.dot(beam, rot @ odet)
     if float(ratio.detach()) == 0.0:
-        ratio = ratio + torch.finfo(torch.float64).tiny
+        ratio = ratio + torch.finfo(ratio.dtype).tiny  # nanoBragg adds the smallest double; here, of the dtype
     if cfg.close_distance_mm is not None:
         close_distance = scalar(cfg.close_distance_mm / 1000.0)
     else:

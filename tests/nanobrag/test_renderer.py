@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -19,14 +17,7 @@ from nanobrag import (
     render,
     simulate,
 )
-from nanobrag.beam import divergence_grid
-from nanobrag.crystal import resolve_mosaic, resolve_phi_sweep
-from nanobrag.detector import resolve_sensor
-from nanobrag.physics import sincg
-from nanobrag.sampling import DIVERGENCE, complete_sampling
 from nanobrag.structure import StructureFactors
-
-from .c_log import read_c_log
 
 
 def small_config(**detector) -> SimulationConfig:
@@ -38,66 +29,6 @@ def small_config(**detector) -> SimulationConfig:
         detector=DetectorConfig(**det),
         beam=BeamConfig(wavelength_A=1.0),
     )
-
-
-class TestAgainstCLogs:
-    """Derived vectors against what the C program printed for the golden cases."""
-
-    def test_triclinic_cell_vectors(self, shared_dir):
-        log = read_c_log(shared_dir / "golden" / "triclinic_misset.log")
-        setup = build_setup(small_config())
-        assert setup.lattice.real.flatten().tolist() == pytest.approx([v for row in log["real"] for v in row], abs=2e-8)
-        assert setup.lattice.reciprocal.flatten().tolist() == pytest.approx(
-            [v for row in log["reciprocal"] for v in row], abs=2e-8
-        )
-
-    def test_rotated_detector(self, shared_dir):
-        log = read_c_log(shared_dir / "golden" / "detector_rot.log")
-        cfg = small_config(fpixels=256, spixels=256, pixel_mm=0.4, rotx_deg=5, roty_deg=3, rotz_deg=2, twotheta_deg=15)
-        geom = build_setup(cfg).geometry
-        assert geom.fdet.tolist() == pytest.approx(log["fdet"], abs=1e-6)
-        assert geom.sdet.tolist() == pytest.approx(log["sdet"], abs=1e-6)
-        assert geom.odet.tolist() == pytest.approx(log["odet"], abs=1e-6)
-        for key in ("Fbeam", "Sbeam", "Fclose", "Sclose", "distance"):
-            assert float(getattr(geom, key)) == pytest.approx(log[key], rel=1e-5), key
-        assert geom.dials_origin_mm.tolist() == pytest.approx(log["dials_origin"], rel=1e-5)
-
-    def test_xds_origin(self, shared_dir):
-        log = read_c_log(shared_dir / "golden" / "xds_beam.log")
-        cfg = small_config(fpixels=256, spixels=256, pixel_mm=0.4, convention="xds", ORGX=100, ORGY=140)
-        geom = build_setup(cfg).geometry
-        assert [float(geom.Fclose), float(geom.Sclose)] == pytest.approx([log["Fclose"], log["Sclose"]])
-        assert geom.dials_origin_mm.tolist() == pytest.approx(log["dials_origin"])
-        assert float(geom.ORGX) == pytest.approx(100.0) and float(geom.ORGY) == pytest.approx(140.0)
-
-
-class TestSamplingRules:
-    def test_phi_defaults(self):
-        assert resolve_phi_sweep(0, None, None, None).steps == 1
-        sweep = resolve_phi_sweep(10, 2, None, 4)
-        assert (sweep.steps, sweep.step) == (4, pytest.approx(math.radians(0.5)))
-        sweep = resolve_phi_sweep(0, 1, None, None)  # osc alone: two steps of half the range
-        assert (sweep.steps, sweep.step) == (2, pytest.approx(math.radians(0.5)))
-
-    def test_divergence_range_and_steps(self):
-        s = complete_sampling(2e-3, None, 3, DIVERGENCE)
-        assert (s.range, s.step, s.steps) == (pytest.approx(2e-3), pytest.approx(1e-3), 3)
-        assert complete_sampling(None, None, None, DIVERGENCE).steps == 1
-        assert complete_sampling(0.0, None, 5, DIVERGENCE).steps == 1  # zero range collapses to one point
-
-    def test_round_divergence_trims_corners(self):
-        s = complete_sampling(2e-3, None, 3, DIVERGENCE)
-        kept = divergence_grid(s, s, round_div=True)
-        assert len(kept) == 5 and (0, 0) not in kept
-        assert len(divergence_grid(s, s, round_div=False)) == 9
-
-    def test_mosaic_and_sensor_rules(self):
-        assert resolve_mosaic(None, None) == (0.0, 1)
-        assert resolve_mosaic(0.5, None) == (0.5, 10)
-        assert resolve_mosaic(None, 8) == (0.0, 1)
-        layers = resolve_sensor(DetectorConfig(thick_um=450, thicksteps=4, absorption_depth_um=320))
-        assert (layers.steps, layers.step, layers.mu) == (4, pytest.approx(150e-6), pytest.approx(3125.0))
-        assert resolve_sensor(DetectorConfig()).steps == 1
 
 
 class TestRenderer:
@@ -155,20 +86,6 @@ class TestRenderer:
         assert torch.allclose(simulate(doubled), 4 * base, rtol=1e-12)
 
 
-class TestLatticeTransforms:
-    def test_sincg_limit_and_values(self):
-        N = torch.tensor(5.0, dtype=torch.float64)
-        delta = torch.tensor([0.0, 0.1, -0.3, 0.5], dtype=torch.float64)
-        expected = [5.0] + [math.sin(math.pi * 5 * d) / math.sin(math.pi * d) for d in (0.1, -0.3, 0.5)]
-        assert sincg(delta, N).tolist() == pytest.approx(expected)
-
-    def test_sincg_gradient_finite_at_peak(self):
-        delta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-        N = torch.tensor(4.0, dtype=torch.float64, requires_grad=True)
-        sincg(delta, N).sum().backward()
-        assert torch.isfinite(delta.grad).all() and N.grad.item() == pytest.approx(1.0)
-
-
 class TestInterpolationSwitch:
     """nanoBragg turns tricubic interpolation off for good at the first out-of-range evaluation."""
 
@@ -187,18 +104,6 @@ class TestInterpolationSwitch:
         # Pixel (0, 0) sees indices far outside the +-4 table, so from its first evaluation on the
         # run falls back to the nearest reflection: identical images.
         assert torch.equal(nearest, interpolated)
-
-    def test_in_range_interpolation_is_exact_for_cubics(self):
-        from nanobrag.structure import lookup_tricubic
-
-        idx = torch.arange(-6, 7, dtype=torch.float64)
-        h, k, l = torch.meshgrid(idx, idx, idx, indexing="ij")
-        table = 2 + h**3 - 0.5 * h * k * l + 0.25 * l**2 + k
-        sf = StructureFactors(default_F=torch.tensor(0.0, dtype=torch.float64), table=table, lower=(-6, -6, -6))
-        points = torch.tensor([[0.3, -1.7, 2.25], [3.9, 0.0, -3.5]], dtype=torch.float64).T
-        x, y, z = points
-        expected = 2 + x**3 - 0.5 * x * y * z + 0.25 * z**2 + y
-        assert lookup_tricubic(sf.tensors(), points).tolist() == pytest.approx(expected.tolist(), rel=1e-12)
 
     def test_interpolation_used_while_in_range(self):
         setup = self._setup(True)
