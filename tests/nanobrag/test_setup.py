@@ -1,4 +1,4 @@
-"""nanobrag.setup: sampled beams and crystals resolved into tensors (mosaic, divergence, dispersion, spindle, misset)."""
+"""nanobrag.setup: sampled beams and crystals resolved into tensors (mosaic, divergence, dispersion, phi, misset)."""
 
 from __future__ import annotations
 
