@@ -22,7 +22,22 @@ WATER_MW = 18.0
 
 
 def divergence_grid(h: Sampling, v: Sampling, round_div: bool) -> list[tuple[int, int]]:
-    """(hdiv_tic, vdiv_tic) pairs that nanoBragg keeps; round_div trims the grid to an ellipse."""
+    """The (hdiv_tic, vdiv_tic) points of the divergence grid that nanoBragg keeps.
+
+    Args:
+        h: horizontal divergence sampling (radians).
+        v: vertical divergence sampling (radians).
+        round_div: trim the grid to the ellipse inscribed in it (nanoBragg's default; -square_div: False).
+
+    Returns:
+        Index pairs in nanoBragg's order (h outer, v inner).
+
+    Example:
+        >>> from nanobrag.sampling import DIVERGENCE, complete_sampling
+        >>> s = complete_sampling(2e-3, None, 3, DIVERGENCE)
+        >>> divergence_grid(s, s, round_div=True)  # the 3x3 grid less its corners
+        [(0, 1), (1, 0), (1, 1), (1, 2), (2, 1)]
+    """
 
     def term(tic: int, s: Sampling) -> float:
         full, step = s.numbers()  # a discrete choice, made in double precision as in C
@@ -63,10 +78,21 @@ def generated_sources(
     vdiv: Sampling,
     disp: Sampling,
 ) -> Sources:
-    """Divergence grid x wavelength steps, in nanoBragg's order (h, then v, then wavelength).
+    """Sources of the divergence grid times the wavelength steps, in nanoBragg's order (h, v, then wavelength).
 
-    ``hdiv``/``vdiv``/``disp`` carry tensors-or-floats in ``range`` so divergence and dispersion can be
-    differentiated; their step follows the range (step = range / (steps - 1)) where nanoBragg derives it.
+    Args:
+        cfg: the beam settings (``round_div``).
+        beam: unit vector along the beam, shape (3,); sets dtype and device.
+        polar: the polarization axis, shape (3,): divergence turns about it (vertical) and about
+            beam x polar (horizontal).
+        wavelength: central wavelength in metres, shape ().
+        hdiv: horizontal divergence (radians); ``range`` and ``step`` may be tensors (differentiable).
+        vdiv: vertical divergence (radians).
+        disp: spectral dispersion (a fraction of the wavelength).
+
+    Returns:
+        :class:`Sources` with unit incident directions (S, 3) and wavelengths (S,), S = kept grid
+        points x wavelength steps.
     """
     tics = divergence_grid(hdiv, vdiv, cfg.round_div)
     dtype, device = beam.dtype, beam.device
@@ -92,9 +118,19 @@ def file_sources(
 ) -> Sources:
     """Sources from -sourcefile columns X Y Z I lambda (NaN = missing, filled as nanoBragg does).
 
-    Positions are relative to the crystal; the intensity column is read but, as in nanoBragg,
-    every source has the same weight. A source at the crystal itself has no direction: an error
-    naming ``origin`` (the file).
+    Args:
+        table: the file's rows, shape (S, 5): position relative to the crystal (metres; missing: 10 m
+            upstream), intensity (read, but as in nanoBragg every source weighs the same), wavelength
+            (metres; missing: ``wavelength``).
+        beam: unit vector along the beam, shape (3,); sets dtype and device.
+        wavelength: the central wavelength in metres, shape ().
+        origin: what to name in an error (the file).
+
+    Returns:
+        :class:`Sources`: directions from each source towards the crystal, and wavelengths.
+
+    Raises:
+        InputError: a source lies at the crystal itself (no direction), naming ``origin`` and the row.
     """
     dtype, device = beam.dtype, beam.device
     xyz = torch.as_tensor(table[:, :3], dtype=dtype, device=device)
@@ -114,8 +150,13 @@ def file_sources(
 def polarization_frame(polar_axis: torch.Tensor, incident: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per source, the unit E-vector direction and its normal, both perpendicular to the beam.
 
-    ``incident`` is (..., 3); returns ``(e_in, b_in)``, each (..., 3): ``b_in`` along
-    ``polar_axis x incident`` and ``e_in`` along ``incident x b_in``.
+    Args:
+        polar_axis: the polarization axis, shape (3,).
+        incident: unit incident directions, shape (..., 3).
+
+    Returns:
+        ``(e_in, b_in)``, each (..., 3): ``b_in`` along ``polar_axis x incident``, ``e_in`` along
+        ``incident x b_in``.
     """
     b_in = unit(torch.linalg.cross(polar_axis.expand_as(incident), incident))
     e_in = unit(torch.linalg.cross(incident, b_in))
@@ -123,12 +164,24 @@ def polarization_frame(polar_axis: torch.Tensor, incident: torch.Tensor) -> tupl
 
 
 def kahn_factor(kahn: torch.Tensor, cos2t: torch.Tensor, e_out: torch.Tensor, b_out: torch.Tensor) -> torch.Tensor:
-    """Kahn polarization factor 0.5*(1 + cos^2 2theta - K cos(2 psi) sin^2 2theta).
+    """Kahn polarization factor 0.5 (1 + cos^2 2theta - K cos(2 psi) sin^2 2theta).
 
-    psi is the azimuth of the diffracted ray about the incident beam, measured from the E-vector;
-    ``e_out``/``b_out`` are the diffracted unit vector's projections on the E-vector and its normal.
-    cos(2 psi) is formed from the projections directly, which avoids atan2 and stays differentiable
-    along the beam (where it is taken as 1).
+    Convention: psi is the azimuth of the diffracted ray about the incident beam, measured from the
+    E-vector. cos(2 psi) is formed from the projections directly, which avoids atan2 and stays
+    differentiable along the beam (where it is taken as 1).
+
+    Args:
+        kahn: the Kahn factor K (-polar), shape () (0: unpolarised, 1: fully polarised).
+        cos2t: cos 2theta, any shape.
+        e_out: the diffracted unit vector's projection on the E-vector, shape of ``cos2t``.
+        b_out: its projection on the E-vector's normal, shape of ``cos2t``.
+
+    Returns:
+        The factor, shape of ``cos2t``.
+
+    Example:
+        >>> kahn_factor(torch.tensor(0.0), torch.tensor([1.0, 0.0]), torch.zeros(2), torch.tensor([0.0, 1.0]))
+        tensor([1.0000, 0.5000])
     """
     cos2t_sq = cos2t * cos2t
     norm = e_out * e_out + b_out * b_out
@@ -144,13 +197,30 @@ def kahn_factor(kahn: torch.Tensor, cos2t: torch.Tensor, e_out: torch.Tensor, b_
 def polarization_factor(
     kahn: torch.Tensor, incident: torch.Tensor, diffracted: torch.Tensor, polar_axis: torch.Tensor
 ) -> torch.Tensor:
-    """The Kahn factor for incident (..., 3) and diffracted (..., 3) unit vectors (component-last)."""
+    """The Kahn polarization factor of each pair of incident and diffracted directions.
+
+    Args:
+        kahn: the Kahn factor K, shape ().
+        incident: unit incident directions, shape (..., 3) (component-last).
+        diffracted: unit diffracted directions, broadcastable against ``incident``.
+        polar_axis: the polarization axis, shape (3,).
+
+    Returns:
+        The factor, the broadcast shape without the last dimension.
+    """
     e_in, b_in = polarization_frame(polar_axis, incident)
     return kahn_factor(kahn, (incident * diffracted).sum(-1), (e_in * diffracted).sum(-1), (b_in * diffracted).sum(-1))
 
 
 def source_weights(intensities: torch.Tensor) -> torch.Tensor:
-    """Relative source weights for corrected -sourcefile runs: I_s / mean(I), so equal intensities give 1."""
+    """Relative source weights for corrected -sourcefile runs: I_s / mean(I), so equal intensities give 1.
+
+    A mean that is zero or not finite gives every source weight 1.
+
+    Example:
+        >>> source_weights(torch.tensor([1.0, 3.0]))
+        tensor([0.5000, 1.5000])
+    """
     mean = intensities.mean()
     if not bool(torch.isfinite(mean)) or float(mean) == 0.0:
         return torch.ones_like(intensities)
@@ -158,7 +228,12 @@ def source_weights(intensities: torch.Tensor) -> torch.Tensor:
 
 
 def resolve_fluence(cfg: BeamConfig) -> float:
-    """Photons per m^2: -fluence, or -flux x -exposure / -beamsize^2 when a flux is given."""
+    """Photons per m^2: -fluence, or -flux x -exposure / -beamsize^2 when a flux is given.
+
+    Example:
+        >>> resolve_fluence(BeamConfig(flux=1e12, exposure_s=2.0, beamsize_mm=0.1))
+        2e+20
+    """
     beamsize = cfg.beamsize_mm / 1000.0
     if cfg.flux != 0.0 and cfg.exposure_s > 0.0 and beamsize >= 0:
         return cfg.flux * cfg.exposure_s / beamsize / beamsize
@@ -166,6 +241,16 @@ def resolve_fluence(cfg: BeamConfig) -> float:
 
 
 def water_background(fluence: torch.Tensor, water_um: float) -> torch.Tensor:
-    """nanoBragg's water term, added once per pixel before the r_e^2 * fluence / steps scaling."""
+    """nanoBragg's water background (-water, micrometres of water in the beam), per pixel and steradian.
+
+    Added once per pixel before the r_e^2 * fluence / steps scaling, as in nanoBragg.
+
+    Args:
+        fluence: photons per m^2, shape ().
+        water_um: thickness of the water in micrometres.
+
+    Returns:
+        The background term, shape ().
+    """
     size = water_um * 1e-6
     return WATER_F**2 * R_E_SQUARED * fluence * size**3 * 1e6 * AVOGADRO / WATER_MW

@@ -26,9 +26,23 @@ class Lattice:
 
 
 def default_reciprocal_vectors(lengths: torch.Tensor, angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """nanoBragg's default orientation of a cell given as lengths (A) and angles (rad).
+    """Reciprocal vectors of a cell in nanoBragg's default orientation, and the cell's volume.
 
-    a* lies along x, b* in the x-y plane. Returns the reciprocal rows and the cell volume.
+    Convention: a* along x, b* in the x-y plane (nanoBragg's choice before any misset).
+
+    Args:
+        lengths: a, b, c in Angstrom, shape (3,).
+        angles: alpha, beta, gamma in radians, shape (3,).
+
+    Returns:
+        ``(reciprocal, volume)``: rows a*, b*, c* in 1/Angstrom, shape (3, 3), and the volume in
+        Angstrom^3, shape ().
+
+    Example:
+        >>> right_angles = torch.full((3,), torch.pi / 2)
+        >>> reciprocal, volume = default_reciprocal_vectors(torch.tensor([10.0, 20.0, 40.0]), right_angles)
+        >>> reciprocal.diagonal(), volume
+        (tensor([0.1000, 0.0500, 0.0250]), tensor(8000.))
     """
     a, b, c = lengths.unbind(-1)
     alpha, beta, gamma = angles.unbind(-1)
@@ -58,10 +72,27 @@ def default_reciprocal_vectors(lengths: torch.Tensor, angles: torch.Tensor) -> t
 def lattice_from_cell(
     lengths: torch.Tensor, angles: torch.Tensor, misset: torch.Tensor, reciprocal: torch.Tensor | None = None
 ) -> Lattice:
-    """Lattice of a user cell (-cell), rotated by misset angles (rad, about x then y then z).
+    """The lattice of a unit cell (-cell), turned by the misset angles, built as nanoBragg builds it.
 
-    ``reciprocal`` (rows a*, b*, c* in 1/A) replaces nanoBragg's default orientation, as a -mat file
-    given together with -cell does: the matrix orients the crystal, the cell sets its lengths and volume.
+    Convention: the reciprocal vectors of :func:`default_reciprocal_vectors` (or ``reciprocal``) are
+    rotated by :func:`nanobrag.rotations.xyz_rotation` of ``misset``; the real vectors are their
+    cross products rescaled so that the user's lengths survive exactly, and the reciprocal vectors
+    are then regenerated from them (nanoBragg's order, which decides where spots land).
+
+    Args:
+        lengths: a, b, c in Angstrom, shape (3,).
+        angles: alpha, beta, gamma in radians, shape (3,).
+        misset: rotations about x, y, z in radians, shape (3,).
+        reciprocal: rows a*, b*, c* in 1/Angstrom, shape (3, 3), replacing the default orientation
+            (a -mat file given together with -cell: the matrix orients, the cell sets lengths and volume).
+
+    Returns:
+        The :class:`Lattice` (real rows in Angstrom, reciprocal rows in 1/Angstrom, volume).
+
+    Example:
+        >>> cubic = lattice_from_cell(torch.full((3,), 50.0), torch.full((3,), torch.pi / 2), torch.zeros(3))
+        >>> cubic.real.diagonal(), cubic.volume
+        (tensor([50., 50., 50.]), tensor(125000.))
     """
     default, volume = default_reciprocal_vectors(lengths, angles)
     reciprocal = (default if reciprocal is None else reciprocal) @ xyz_rotation(*misset.unbind(-1)).T
@@ -75,7 +106,17 @@ def lattice_from_cell(
 
 
 def lattice_from_mosflm(matrix: torch.Tensor, wavelength_A: torch.Tensor, misset: torch.Tensor) -> Lattice:
-    """Lattice of a MOSFLM A matrix (rows as in the file, wavelength-scaled), rotated by misset."""
+    """The lattice of a MOSFLM orientation matrix (-mat), turned by the misset angles.
+
+    Args:
+        matrix: the A matrix as the file holds it, shape (3, 3): column j is the j-th reciprocal
+            vector times the wavelength (dimensionless).
+        wavelength_A: the wavelength that scales it, Angstrom, shape ().
+        misset: rotations about x, y, z in radians, shape (3,).
+
+    Returns:
+        The :class:`Lattice`; the real vectors are the exact dual of the matrix's reciprocal vectors.
+    """
     reciprocal = matrix.T / wavelength_A
     reciprocal = reciprocal @ xyz_rotation(*misset.unbind(-1)).T
     a_star, b_star, c_star = reciprocal.unbind(0)
@@ -105,7 +146,16 @@ def c_cell_lengths_m(
     The crystal size in cells is ceil(size / |a|): when the size is a whole number of cells, the last
     bit of |a| decides between N and N + 1, so this discrete choice repeats C's arithmetic (plain
     floats, same libm) rather than trusting the tensor lattice, which agrees only to rounding.
-    ``cell`` is in A and degrees (converted as degrees / ``rtd``), ``matrix`` as in the -mat file.
+
+    Args:
+        cell: a, b, c (Angstrom), alpha, beta, gamma (degrees), or None with ``matrix``.
+        matrix: the -mat A matrix as in the file, or None.
+        misset_rad: misset angles about x, y, z, radians.
+        wavelength_A: wavelength scaling the matrix, Angstrom.
+        rtd: nanoBragg's degrees per radian, with which it converts the cell's angles.
+
+    Returns:
+        The three real-space cell lengths in metres.
     """
 
     Vector = tuple[float, float, float]
@@ -216,7 +266,16 @@ def resolve_phi_sweep(
 
 
 def spindle_rotations(sweep: PhiSweep, spindle_axis: torch.Tensor, angles: list[float] | None = None) -> torch.Tensor:
-    """(phisteps, 3, 3) rotations about the spindle for each phi step (or for the given angles, radians)."""
+    """Rotations about the spindle for each phi step of ``sweep``, or for the given ``angles``.
+
+    Args:
+        sweep: the resolved sweep (radians).
+        spindle_axis: unit spindle axis, shape (3,); sets dtype and device.
+        angles: explicit angles in radians (nanoBragg's stale-phi quirk), or None for the sweep's.
+
+    Returns:
+        Rotation matrices, shape (phisteps, 3, 3).
+    """
     if angles is not None:
         phi = torch.tensor(angles, dtype=spindle_axis.dtype, device=spindle_axis.device)
     else:
@@ -226,7 +285,20 @@ def spindle_rotations(sweep: PhiSweep, spindle_axis: torch.Tensor, angles: list[
 
 
 def resolve_mosaic(spread_deg: float | None, domains: int | None) -> tuple[float, int]:
-    """nanoBragg's rules for mosaic spread (deg) and domain count."""
+    """nanoBragg's rule for the mosaic spread and the number of domains.
+
+    Args:
+        spread_deg: mosaic spread in degrees, or None.
+        domains: number of domains, or None (0 chooses).
+
+    Returns:
+        ``(spread_deg, domains)``: a spread with no count gets 10 domains; no spread means one
+        domain of spread 0.
+
+    Example:
+        >>> resolve_mosaic(0.5, None), resolve_mosaic(None, 8)
+        ((0.5, 10), (0.0, 1))
+    """
     spread = spread_deg if spread_deg is not None else -1.0
     count = domains if domains is not None else -1
     if count <= 0:
@@ -239,9 +311,18 @@ def resolve_mosaic(spread_deg: float | None, domains: int | None) -> tuple[float
 
 
 def mosaic_rotations(axes: torch.Tensor, angle_factors: torch.Tensor, spread_rad: torch.Tensor) -> torch.Tensor:
-    """(domains, 3, 3) mosaic rotations: domain d turns by spread * factor[d] about axes[d].
+    """Mosaic rotations: domain d turns by ``spread_rad * angle_factors[d]`` about ``axes[d]``.
 
-    The seeded axes and factors stay fixed, so the spread is a smooth parameter.
+    The seeded axes and factors (:func:`nanobrag.rng.mosaic_domain_draws`) stay fixed, so the
+    spread is a smooth parameter.
+
+    Args:
+        axes: unit axes, shape (domains, 3).
+        angle_factors: per-domain factors, shape (domains,).
+        spread_rad: the mosaic spread in radians, shape ().
+
+    Returns:
+        Rotation matrices, shape (domains, 3, 3).
     """
     return axis_rotation(axes, spread_rad * angle_factors)
 
@@ -249,7 +330,20 @@ def mosaic_rotations(axes: torch.Tensor, angle_factors: torch.Tensor, spread_rad
 def crystal_size_in_cells(
     real_lengths_m: list[float], N: tuple[float, float, float], xtalsize_m: tuple[float | None, ...]
 ) -> tuple[float, float, float]:
-    """Cells along a, b, c: from -xtalsize where given (rounded up), never fewer than one."""
+    """Cells along a, b, c: from -xtalsize where given (rounded up), never fewer than one.
+
+    Args:
+        real_lengths_m: |a|, |b|, |c| in metres (:func:`c_cell_lengths_m`).
+        N: the configured cells along a, b, c.
+        xtalsize_m: crystal size along a, b, c in metres, None where not given.
+
+    Returns:
+        Cells along a, b, c as floats.
+
+    Example:
+        >>> crystal_size_in_cells([5e-9, 5e-9, 5e-9], (1.0, 2.0, 0.0), (1.2e-8, None, None))
+        (3.0, 2.0, 1.0)
+    """
     cells = []
     for length, n, size in zip(real_lengths_m, N, xtalsize_m):
         if size is not None and size > 0:

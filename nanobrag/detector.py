@@ -97,6 +97,19 @@ class SensorLayers:
 
 
 def resolve_sensor(cfg: DetectorConfig) -> SensorLayers:
+    """The sensor's layers and attenuation after nanoBragg's rules (:data:`nanobrag.sampling.SENSOR`).
+
+    Args:
+        cfg: the detector settings (-detector_thick, -detector_thicksteps, -detector_abs).
+
+    Returns:
+        Thickness and layer step in metres, the number of layers, and mu in 1/metre (an unset
+        attenuation depth of a thick sensor is its thickness; 0 or inf: no absorption).
+
+    Example:
+        >>> resolve_sensor(DetectorConfig(thick_um=450, thicksteps=4, absorption_depth_um=320))
+        SensorLayers(thickness=0.00045, step=0.00015, steps=4, mu=3125.0)
+    """
     thick = cfg.thick_um * 1e-6
     depth = cfg.absorption_depth_um
     if depth is None:
@@ -121,6 +134,12 @@ class PixelGrid:
 
 
 def resolve_pixel_grid(cfg: DetectorConfig) -> PixelGrid:
+    """Pixel counts and detector size (metres): counts win over -detsize, as in nanoBragg.
+
+    Example:
+        >>> resolve_pixel_grid(DetectorConfig(pixel_mm=0.2, fpixels=30, spixels=20)).detsize_f
+        0.006
+    """
     pixel = cfg.pixel_mm / 1000.0
     detsize_f = cfg.detsize_f_mm / 1000.0
     detsize_s = cfg.detsize_s_mm / 1000.0
@@ -170,7 +189,14 @@ class DetectorGeometry:
 
 
 def resolve_axes(cfg: DetectorConfig) -> dict[str, tuple[float, float, float]]:
-    """The convention's axes, with a CUSTOM setup's user vectors where given."""
+    """The convention's unit axes (beam, fdet, sdet, odet, twotheta_axis, polar, spindle), lab frame.
+
+    A CUSTOM setup takes the user's vectors where given and nanoBragg's defaults elsewhere.
+
+    Example:
+        >>> resolve_axes(DetectorConfig(convention="xds"))["sdet"]
+        (0, 1, 0)
+    """
     axes = dict(_CONVENTION_AXES[cfg.convention])
     if cfg.convention is Convention.CUSTOM:
         user = dict(
@@ -197,11 +223,27 @@ def detector_geometry(
     honour_pix0: bool = False,
     curved_lab_axes: bool = True,
 ) -> DetectorGeometry:
-    """Place the detector. Lengths in metres, angles in radians, all tensors of one dtype/device.
+    """Place the detector in the lab frame as nanoBragg does: axes, rotations, pivot and origin.
 
-    ``beam_x``/``beam_y`` are -Xbeam/-Ybeam (None: the convention's default). ``honour_pix0`` uses
-    -pix0_vector as the detector origin; nanoBragg parses it and then overwrites it (the default).
-    ``curved_lab_axes`` is how pixel_positions bends a -curved_det detector (nanobrag.compat).
+    Convention: the lab frame of ``cfg.convention`` (MOSFLM: beam along +x); the detector is turned
+    by -rotx/-roty/-rotz (:func:`nanobrag.rotations.xyz_rotation`), then swung by two-theta about
+    the convention's axis, pivoting about the beam spot (BEAM) or the sample (SAMPLE; XDS and DIALS
+    force it). ``pix0`` is the vector from the crystal to the first pixel's outer corner.
+
+    Args:
+        cfg: detector settings (size, convention, pivot, beam and close centres, vectors).
+        distance: crystal-to-detector distance along the beam, metres, shape (); sets dtype and device.
+        beam_x: -Xbeam in metres, shape (), or None for the convention's default.
+        beam_y: -Ybeam in metres, shape (), or None.
+        rotations: -rotx, -roty, -rotz in radians, shape (3,).
+        twotheta: the two-theta swing in radians, shape ().
+        spindle_axis: the spindle in the lab frame, or None for the convention's.
+        honour_pix0: use -pix0_vector as the origin (nanoBragg parses it, then overwrites it: False).
+        curved_lab_axes: how :func:`pixel_positions` bends a -curved_det detector (nanobrag.compat).
+
+    Returns:
+        The :class:`DetectorGeometry`: unit axes (3,), pix0 (3,) and the derived distances and beam
+        and close centres nanoBragg prints, in metres, differentiable in every tensor argument.
     """
     dtype, device = distance.dtype, distance.device
 
@@ -306,7 +348,12 @@ def detector_geometry(
 
 
 def resolve_roi(cfg: DetectorConfig, grid: PixelGrid) -> tuple[int, int, int, int]:
-    """Inclusive (xmin, xmax, ymin, ymax) as nanoBragg resolves -roi; unset bounds cover everything."""
+    """Inclusive (xmin, xmax, ymin, ymax) as nanoBragg resolves -roi; unset bounds cover everything.
+
+    Example:
+        >>> resolve_roi(DetectorConfig(roi=(2, -1, -1, 5)), PixelGrid(10, 8, 1e-4, 1e-3, 8e-4))
+        (2, 10, 0, 5)
+    """
     xmin, xmax, ymin, ymax = cfg.roi if cfg.roi is not None else (-1, -1, -1, -1)
     return (
         xmin if xmin >= 0 else 0,
@@ -334,7 +381,7 @@ class DetectorFrame(NamedTuple):
 
 
 def detector_frame(geom: DetectorGeometry) -> DetectorFrame:
-    """The frame of a resolved detector."""
+    """The tensors of a resolved detector that place its pixels (what compiled kernels take)."""
     pixel = torch.tensor(geom.grid.pixel_size, dtype=geom.pix0.dtype, device=geom.pix0.device)
     return DetectorFrame(
         geom.pix0, geom.fdet, geom.sdet, geom.odet, geom.beam, geom.distance, geom.close_distance, pixel
@@ -350,13 +397,22 @@ def pixel_positions(
     curved: bool,
     curved_lab_axes: bool = True,
 ) -> torch.Tensor:
-    """Sub-pixel centres in metres, component-first: (3, layers, oversample^2, pixels).
+    """Positions of sub-pixel centres relative to the crystal, in metres.
 
-    ``slow``/``fast`` (pixels,) are integer pixel indices; ``sub_index`` is ``arange(oversample)``
-    (its length is the oversampling); ``layer_depths`` (layers,) are offsets along the detector
-    normal (sensor layers). Sub-pixels are slow-major; pixels come last so that every
-    per-evaluation tensor is contiguous along the longest axis. ``curved_lab_axes`` chooses how a
-    curved detector is bent (nanoBragg's quirk, or corrected: see :mod:`nanobrag.compat`).
+    Convention: component-first, pixels last (every per-evaluation tensor is contiguous along its
+    longest axis); sub-pixels are slow-major, sub-pixel (i_slow, i_fast) at ``i_slow * O + i_fast``.
+
+    Args:
+        frame: the detector frame (:func:`detector_frame`).
+        slow: slow pixel indices, shape (P,), integer.
+        fast: fast pixel indices, shape (P,), integer.
+        sub_index: ``arange(O)``, shape (O,), integer; its length is the oversampling O.
+        layer_depths: offsets along the detector normal (sensor layers), metres, shape (T,).
+        curved: bend the detector onto a sphere about the crystal (-curved_det).
+        curved_lab_axes: how it is bent: nanoBragg's quirk (True) or corrected (see :mod:`nanobrag.compat`).
+
+    Returns:
+        Positions of shape (3, T, O*O, P) on ``frame``'s dtype and device.
     """
     dtype = frame.pix0.dtype
     oversample = sub_index.shape[0]
@@ -404,7 +460,16 @@ def _curved(frame: DetectorFrame, flat: torch.Tensor, lab_axes: bool) -> torch.T
 
 
 def solid_angle(frame: DetectorFrame, airpath: torch.Tensor, point_pixel: bool) -> torch.Tensor:
-    """Solid angle of a pixel seen from the crystal: (pixel/R)^2 * cos(obliquity), or 1/R^2 for point pixels."""
+    """Solid angle of a pixel seen from the crystal, in steradians.
+
+    Args:
+        frame: the detector frame (pixel size and close distance).
+        airpath: distance from the crystal to each (sub-)pixel, metres, any shape.
+        point_pixel: nanoBragg's -point_pixel: 1 / R^2, ignoring the pixel's size and obliquity.
+
+    Returns:
+        (pixel / R)^2 * (close_distance / R), or 1 / R^2, shape of ``airpath``.
+    """
     if point_pixel:
         return 1.0 / airpath**2
     return frame.pixel_size**2 / airpath**2 * frame.close_distance / airpath
@@ -413,9 +478,19 @@ def solid_angle(frame: DetectorFrame, airpath: torch.Tensor, point_pixel: bool) 
 def capture_fraction(
     parallax: torch.Tensor, layer: torch.Tensor, attenuation_per_layer: torch.Tensor | float
 ) -> torch.Tensor:
-    """Fraction of photons absorbed in sensor layer ``layer`` for rays with cos(obliquity) ``parallax``.
+    """Fraction of the photons absorbed in sensor layer ``layer``, for rays at obliquity cos = ``parallax``.
 
-    ``attenuation_per_layer`` is the layer thickness times the attenuation coefficient (mu * step).
+    Args:
+        parallax: cos of the angle between the ray and the detector normal, any shape.
+        layer: the layer's index (0 at the front), broadcastable against ``parallax``.
+        attenuation_per_layer: layer thickness times the attenuation coefficient (mu * step).
+
+    Returns:
+        exp(-layer d) - exp(-(layer + 1) d) with d = attenuation_per_layer / parallax.
+
+    Example:
+        >>> capture_fraction(torch.tensor(1.0), torch.arange(3.0), 0.5).sum()  # 1 - exp(-1.5)
+        tensor(0.7769)
     """
     depth = attenuation_per_layer / parallax
     return torch.exp(-layer * depth) - torch.exp(-(layer + 1) * depth)

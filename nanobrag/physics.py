@@ -25,11 +25,22 @@ _SINC3_SERIES_BELOW = 0.3
 
 
 def sincg(delta: torch.Tensor, N: torch.Tensor) -> torch.Tensor:
-    """Grating function sin(pi N delta) / sin(pi delta) for delta = h - nearest integer.
+    """Grating function sin(pi N delta) / sin(pi delta) of a row of N cells.
 
-    For whole N this equals nanoBragg's sin(N pi h)/sin(pi h) up to sign (F_latt enters squared),
-    and reducing h first keeps float32 accurate at high indices. At delta == 0 the limit is N.
-    ``N`` broadcasts against ``delta``.
+    Convention: ``delta = h - nearest integer`` (in [-0.5, 0.5]). For whole N this equals nanoBragg's
+    sin(N pi h) / sin(pi h) up to sign (F_latt enters squared), and reducing h first keeps float32
+    accurate at high indices. At ``delta == 0`` the value is the limit N, with finite gradients.
+
+    Args:
+        delta: distance of the fractional Miller index from the nearest integer, any shape.
+        N: number of cells (may be fractional, for refinement), broadcastable against ``delta``.
+
+    Returns:
+        The grating function, the broadcast shape of ``delta`` and ``N``.
+
+    Example:
+        >>> sincg(torch.tensor([0.0, 0.5]), torch.tensor(5.0))
+        tensor([5., 1.])
     """
     x = math.pi * delta
     at_peak = x == 0
@@ -39,7 +50,19 @@ def sincg(delta: torch.Tensor, N: torch.Tensor) -> torch.Tensor:
 
 
 def sinc3(x_sq: torch.Tensor) -> torch.Tensor:
-    """Transform of a sphere, 3 (sin x - x cos x) / x^3, from x^2 (series near 0 keeps gradients finite)."""
+    """Transform of a sphere, 3 (sin x - x cos x) / x^3, the ROUND shape's lattice factor.
+
+    Args:
+        x_sq: x squared (x in radians of phase), any shape, not negative.
+
+    Returns:
+        The transform, shape of ``x_sq``; 1 at 0. Near 0 a series replaces the closed form, which
+        keeps gradients finite and float32 accurate.
+
+    Example:
+        >>> sinc3(torch.tensor([0.0, 1.0, 4.0]))  # x = 0, 1 and 2
+        tensor([1.0000, 0.9035, 0.6531])
+    """
     # The closed form subtracts two numbers near 1 and keeps about eps / x^2 of relative error: below
     # x^2 = 1e-4 in float64, but 0.3 in float32, the series (to x^6, error below x^8 / 1.3e6) is better.
     small = x_sq < (_SINC3_SERIES_BELOW_F64 if x_sq.dtype == torch.float64 else _SINC3_SERIES_BELOW)
@@ -57,10 +80,27 @@ def lattice_factor(
     reciprocal: torch.Tensor,
     fudge: torch.Tensor | float,
 ) -> torch.Tensor:
-    """F_latt for fractional indices ``hkl`` (3, ...), cells ``N`` (3,), reciprocal rows (3, 3) in 1/A.
+    """The lattice factor F_latt of a crystal of ``N`` cells at fractional Miller indices ``hkl``.
 
-    ROUND, GAUSS and TOPHAT measure the distance to the nearest node in reciprocal space with the
-    unrotated reciprocal vectors, as nanoBragg does.
+    Convention: nanoBragg's four crystal shapes. SQUARE is the product of three grating functions
+    (:func:`sincg`); ROUND, GAUSS and TOPHAT measure the distance to the nearest reciprocal-lattice
+    node with the unrotated reciprocal vectors, as nanoBragg does, and are scaled to SQUARE's peak
+    (ROUND by nanoBragg's 0.7236). The intensity is proportional to F_latt^2.
+
+    Args:
+        shape: the crystal shape.
+        hkl: fractional Miller indices, component-first: shape (3, ...), hkl[0] = h.
+        N: cells along a, b, c, shape (3,); fractional values are allowed (smooth in N).
+        reciprocal: reciprocal vectors a*, b*, c* as rows, shape (3, 3), 1/Angstrom.
+        fudge: nanoBragg's -fudge factor on the spot size (a number or a 0-d tensor).
+
+    Returns:
+        F_latt, shape ``hkl.shape[1:]``, on ``hkl``'s dtype and device.
+
+    Example:
+        >>> hkl = torch.tensor([[1.0, 1.5], [2.0, 2.0], [3.0, 3.0]])  # a node, and halfway along h
+        >>> lattice_factor(CrystalShape.SQUARE, hkl, torch.tensor([4.0, 5.0, 6.0]), torch.eye(3), 1.0)
+        tensor([120.,   0.])
     """
     delta = hkl - torch.ceil(hkl - 0.5)
     N_b = N.view(3, *([1] * (hkl.dim() - 1)))

@@ -11,7 +11,25 @@ import torch
 
 
 def xyz_rotation(rx: torch.Tensor, ry: torch.Tensor, rz: torch.Tensor) -> torch.Tensor:
-    """Matrix of nanoBragg's ``rotate``: about x by rx, then y by ry, then z by rz (radians)."""
+    """Matrix of nanoBragg's ``rotate``: about x by ``rx``, then about y by ``ry``, then about z by ``rz``.
+
+    Convention: right-handed rotations of column vectors in the lab frame (extrinsic x-y-z), so the
+    matrix is ``R_z @ R_y @ R_x``; nanoBragg uses it for -misset and the detector's -rotx/-roty/-rotz.
+
+    Args:
+        rx: angle about x, radians, any shape.
+        ry: angle about y, radians, broadcastable against ``rx``.
+        rz: angle about z, radians, broadcastable against ``rx``.
+
+    Returns:
+        Rotation matrices of shape (..., 3, 3), the broadcast shape of the angles followed by (3, 3),
+        on the angles' dtype and device.
+
+    Example:
+        >>> quarter, zero = torch.tensor(torch.pi / 2), torch.tensor(0.0)
+        >>> (xyz_rotation(zero, zero, quarter) @ torch.tensor([1.0, 0.0, 0.0])).round(decimals=6)
+        tensor([0., 1., 0.])
+    """
     rx, ry, rz = torch.broadcast_tensors(rx, ry, rz)
     one, zero = torch.ones_like(rx), torch.zeros_like(rx)
     cx, sx, cy, sy, cz, sz = rx.cos(), rx.sin(), ry.cos(), ry.sin(), rz.cos(), rz.sin()
@@ -22,9 +40,23 @@ def xyz_rotation(rx: torch.Tensor, ry: torch.Tensor, rz: torch.Tensor) -> torch.
 
 
 def axis_rotation(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rodrigues matrix for a right-handed rotation by ``angle`` about unit ``axis``.
+    """Rodrigues matrix of a right-handed rotation by ``angle`` about the unit vector ``axis``.
 
-    ``axis`` is (..., 3) and ``angle`` broadcasts against its batch shape; returns (..., 3, 3).
+    Convention: nanoBragg's ``rotate_axis`` (the spindle, mosaic domains), as a matrix acting on
+    column vectors.
+
+    Args:
+        axis: unit rotation axes, shape (..., 3).
+        angle: angles in radians, a tensor or number broadcastable against the batch shape of ``axis``.
+
+    Returns:
+        Rotation matrices of shape (..., 3, 3) on ``axis``'s dtype and device.
+
+    Example:
+        >>> z = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+        >>> axis_rotation(z, torch.tensor([0.0, torch.pi], dtype=torch.float64)).diagonal(dim1=-2, dim2=-1)
+        tensor([[ 1.,  1.,  1.],
+                [-1., -1.,  1.]], dtype=torch.float64)
     """
     angle = torch.as_tensor(angle, dtype=axis.dtype, device=axis.device)
     # broadcast_tensors, not torch.broadcast_shapes: the latter imports sympy (seconds of startup).
@@ -40,10 +72,24 @@ def axis_rotation(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
 
 
 def rotate_about_axis(v: torch.Tensor, axis: torch.Tensor, angle: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Rotate vectors ``v`` about unit ``axis`` (3,) by per-vector ``angle``.
+    """Rotate each vector of ``v`` about one unit ``axis`` by its own ``angle`` (Rodrigues' formula).
 
-    The components of ``v`` lie along ``dim`` (last by default; 0 for component-first layouts);
-    ``angle`` has the shape of ``v`` without that dimension.
+    Convention: right-handed, as nanoBragg's ``rotate_axis``; no matrix is formed, which keeps
+    component-first layouts, (3, ...), contiguous.
+
+    Args:
+        v: vectors with their three components along ``dim``.
+        axis: the unit axis, shape (3,).
+        angle: angles in radians, the shape of ``v`` without ``dim``.
+        dim: the component dimension of ``v`` (last by default; 0 for component-first tensors).
+
+    Returns:
+        The rotated vectors, shape of ``v``.
+
+    Example:
+        >>> v = torch.tensor([[1.0, 0.0, 0.0]])
+        >>> rotate_about_axis(v, torch.tensor([0.0, 0.0, 1.0]), torch.tensor([torch.pi / 2])).round(decimals=6)
+        tensor([[0., 1., 0.]])
     """
     shape = [1] * v.dim()
     shape[dim] = 3
@@ -54,6 +100,18 @@ def rotate_about_axis(v: torch.Tensor, axis: torch.Tensor, angle: torch.Tensor, 
 
 
 def unit(v: torch.Tensor) -> torch.Tensor:
-    """Unit vector along the last axis; a zero vector stays zero, as nanoBragg's ``unitize``."""
+    """Unit vectors along the last dimension; a zero vector stays zero, as nanoBragg's ``unitize``.
+
+    Args:
+        v: vectors, shape (..., 3) (any length of the last dimension works).
+
+    Returns:
+        ``v / |v|``, shape of ``v``; zero where ``|v| = 0`` (with a finite gradient there).
+
+    Example:
+        >>> unit(torch.tensor([[3.0, 0.0, 4.0], [0.0, 0.0, 0.0]]))
+        tensor([[0.6000, 0.0000, 0.8000],
+                [0.0000, 0.0000, 0.0000]])
+    """
     norm = v.norm(dim=-1, keepdim=True)
     return v / torch.where(norm == 0, torch.ones_like(norm), norm)

@@ -45,7 +45,11 @@ class StructureFactors:
         return h, k, l
 
     def tensors(self) -> StructureTable:
-        """The table and its bounds as tensors on the table's dtype and device."""
+        """The table and its index bounds as tensors on the table's dtype and device.
+
+        Raises:
+            AssertionError: when there is no table (only ``default_F``).
+        """
         assert self.table is not None
         dtype, device = self.table.dtype, self.table.device
         return StructureTable(
@@ -57,7 +61,18 @@ class StructureFactors:
 
 
 def nearest_index(hkl: torch.Tensor) -> torch.Tensor:
-    """Nearest whole indices as nanoBragg rounds them: ceil(x - 0.5)."""
+    """Nearest whole Miller indices, rounded as nanoBragg rounds them: ceil(x - 0.5) (halves go down).
+
+    Args:
+        hkl: fractional indices, any shape.
+
+    Returns:
+        Whole indices in ``hkl``'s dtype, same shape.
+
+    Example:
+        >>> nearest_index(torch.tensor([1.5, -1.5, 2.49]))
+        tensor([ 1., -2.,  2.])
+    """
     return torch.ceil(hkl - 0.5)
 
 
@@ -68,7 +83,20 @@ def _bounds(table: StructureTable, like: torch.Tensor) -> tuple[torch.Tensor, to
 
 
 def lookup_nearest(table: StructureTable, hkl0: torch.Tensor) -> torch.Tensor:
-    """F at whole indices ``hkl0`` (3, ...); default_F outside the table."""
+    """Structure factors at whole Miller indices; ``default_F`` outside the table.
+
+    Args:
+        table: the dense table and its bounds (:meth:`StructureFactors.tensors`).
+        hkl0: whole indices, component-first: shape (3, ...), in the table's dtype.
+
+    Returns:
+        F, shape ``hkl0.shape[1:]``.
+
+    Example:
+        >>> sf = StructureFactors(default_F=torch.tensor(-1.0), table=torch.arange(8.0).reshape(2, 2, 2))
+        >>> lookup_nearest(sf.tensors(), torch.tensor([[1.0, 2.0], [0.0, 0.0], [1.0, 0.0]]))
+        tensor([ 5., -1.])
+    """
     lower, upper = _bounds(table, hkl0)
     inside = ((hkl0 >= lower) & (hkl0 <= upper)).all(0)
     idx = torch.where(inside, hkl0 - lower, torch.zeros_like(hkl0)).long()
@@ -84,16 +112,43 @@ def _lagrange_weights(x: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
 
 
 def interpolation_safe(table: StructureTable, hkl: torch.Tensor) -> torch.Tensor:
-    """Where the 4-point stencil stays inside the table, by nanoBragg's test on the fractional index."""
+    """Where tricubic interpolation is allowed, by nanoBragg's test on the fractional index.
+
+    nanoBragg requires two whole indices of table below and beyond each index (its 4-point
+    stencil, tested on the fractional value as C does).
+
+    Args:
+        table: the dense table and its bounds.
+        hkl: fractional indices, shape (3, ...).
+
+    Returns:
+        Booleans, shape ``hkl.shape[1:]``.
+    """
     lower, upper = _bounds(table, hkl)
     return ((hkl - 2 >= lower) & (hkl <= upper - 2)).all(0)
 
 
 def lookup_tricubic(table: StructureTable, hkl: torch.Tensor) -> torch.Tensor:
-    """Tricubic (4x4x4 Lagrange) interpolation of F at fractional ``hkl`` (3, ...).
+    """Tricubic (4x4x4 Lagrange) interpolation of the structure factor at fractional indices.
 
-    Where the stencil would leave the table (see :func:`interpolation_safe`) the nodes are clamped
-    into it, so the result there is finite but meaningless: callers select safe points.
+    Convention: nanoBragg's polynomial through the nodes floor(h)-1 .. floor(h)+2 on each axis;
+    exact for polynomials of degree 3 in each index, and differentiable in ``hkl``.
+
+    Args:
+        table: the dense table and its bounds.
+        hkl: fractional indices, component-first: shape (3, ...).
+
+    Returns:
+        Interpolated F, shape ``hkl.shape[1:]``. Where the stencil would leave the table (see
+        :func:`interpolation_safe`) the nodes are clamped into it, so the result there is finite but
+        meaningless: callers select safe points.
+
+    Example:
+        >>> idx = torch.arange(-3.0, 4.0)
+        >>> h, k, l = torch.meshgrid(idx, idx, idx, indexing="ij")
+        >>> sf = StructureFactors(default_F=torch.tensor(0.0), table=h**3 + k * l, lower=(-3, -3, -3))
+        >>> lookup_tricubic(sf.tensors(), torch.tensor([[0.5], [0.25], [-1.0]]))  # 0.125 - 0.25
+        tensor([-0.1250])
     """
     floor = torch.floor(hkl)
     lower, _ = _bounds(table, hkl)
