@@ -60,7 +60,16 @@ def header_contents(geometry: CBFGeometry, when: datetime | None = None) -> str:
 
 
 def cbf_bytes(counts: np.ndarray, geometry: CBFGeometry, when: datetime | None = None) -> bytes:
-    """A whole miniCBF file for (slow, fast) integer ``counts`` (stored as int32)."""
+    """A whole miniCBF file for (slow, fast) integer ``counts`` (stored as int32).
+
+    Args:
+        counts: integer pixels (slow, fast).
+        geometry: the header values (:class:`CBFGeometry`).
+        when: the time stamp of the header (now when None).
+
+    Returns:
+        The file's bytes (byte-offset compression, Pilatus-style header), written by fabio.
+    """
     import fabio.cbfimage  # imported here: only -cbffile needs it
 
     image = fabio.cbfimage.CbfImage(data=np.ascontiguousarray(counts, dtype=np.int32))
@@ -74,7 +83,15 @@ def cbf_bytes(counts: np.ndarray, geometry: CBFGeometry, when: datetime | None =
 
 
 def read_cbf(path: str | os.PathLike[str]) -> tuple[dict[str, str], np.ndarray]:
-    """Header lines (key -> rest of the line) and (slow, fast) data of a miniCBF file, via fabio."""
+    """Header lines (key -> rest of the line) and (slow, fast) data of a miniCBF file, via fabio.
+
+    Args:
+        path: the miniCBF file.
+
+    Returns:
+        ``(header, data)``: header lines by key, and pixels of shape (slow, fast). fabio's own
+        errors pass through (this reader checks files nanobrag wrote; it is not a user input).
+    """
     import fabio
 
     image = fabio.open(os.fspath(path))

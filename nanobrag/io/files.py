@@ -48,6 +48,17 @@ def read_input_bytes(path: str | os.PathLike[str], what: str = "", limit: int | 
 
     ``limit`` bounds the size of any file; without it a regular file is read whole and a device or
     pipe up to :data:`STREAM_READ_LIMIT`. A named pipe without a writer reads as empty (no hang).
+
+    Args:
+        path: the file, a device or a pipe.
+        what: what the file is, for messages (a flag such as ``-hkl``).
+        limit: the most bytes accepted, or None (regular files: no limit; devices and pipes: a cap).
+
+    Returns:
+        The file's bytes.
+
+    Raises:
+        InputError: the file is missing, unreadable, a directory, or larger than allowed.
     """
     name = f"{what} {path}" if what else str(path)
     try:
@@ -266,7 +277,12 @@ class StagedOutputs:
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: Data) -> None:
-    """Write one file all at once (temporary file + os.replace)."""
+    """Write one file all at once (temporary file + os.replace).
+
+    Args:
+        path: the target; a temporary file beside it is moved into place.
+        data: bytes, a memoryview, or an iterable of byte chunks.
+    """
     with StagedOutputs() as outputs:
         outputs.stage(path, data)
 

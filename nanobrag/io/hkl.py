@@ -64,6 +64,17 @@ def read_hkl(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
     nanoBragg. Anything else (wrong number of fields, non-integer or out-of-range index, a structure
     factor that is not a finite number) is an error naming the file and line, and so is a list whose
     index ranges make a dense table larger than the memory can hold (see :func:`check_table_size`).
+
+    Args:
+        path: the HKL text file.
+        default_F: F of the reflections the file does not list.
+
+    Returns:
+        The dense :class:`HKLTable`.
+
+    Raises:
+        InputError: a malformed or non-finite line (named by file and line), indices beyond C's int,
+            or an index range whose table would not fit in memory.
     """
     text = read_input_text(path, "HKL file")
     parsed = _parse_well_formed(text)
@@ -198,11 +209,28 @@ def dump_bytes(table: HKLTable) -> bytes:
 
 
 def write_dump(path: str | os.PathLike[str], table: HKLTable) -> None:
+    """Write ``table`` as nanoBragg's Fdump.bin cache, atomically.
+
+    Args:
+        path: the cache file.
+        table: the table to store.
+    """
     write_bytes_atomic(path, dump_chunks(table))
 
 
 def read_dump(path: str | os.PathLike[str], default_F: float = 0.0) -> HKLTable:
-    """Read an Fdump.bin cache; ``default_F`` applies to indices outside its grid, as in nanoBragg."""
+    """Read an Fdump.bin cache; ``default_F`` applies to indices outside its grid, as in nanoBragg.
+
+    Args:
+        path: the Fdump.bin file.
+        default_F: F outside the cached grid.
+
+    Returns:
+        The :class:`HKLTable` (``count`` is the grid size, as nanoBragg reports it).
+
+    Raises:
+        InputError: a file that is not a complete cache, or holds non-finite values.
+    """
     data = read_input_bytes(path, "HKL cache")
     end = data.find(b"\n\f")
     try:
@@ -240,6 +268,15 @@ def load_structure_factors(structure: StructureConfig) -> HKLTable | None:
     With an HKL file: read it and, when ``dump_path`` is set, refresh that cache (a cache that cannot
     be written is only a warning, as in nanoBragg). Without one: read the cache if ``dump_path``
     names an existing regular file. Otherwise None: every F is ``default_F``.
+
+    Args:
+        structure: the structure settings (-hkl, -default_F, the cache path).
+
+    Returns:
+        The table, or None when neither an HKL file nor a readable cache is given (``default_F`` alone).
+
+    Raises:
+        InputError: from :func:`read_hkl` or :func:`read_dump`.
     """
     if structure.hkl_path is not None:
         table = read_hkl(structure.hkl_path, structure.default_F)

@@ -27,7 +27,19 @@ def row_blocks(rows: slice, block: int = 256) -> list[slice]:
 
 
 def roi_slices(shape: tuple[int, int], roi: Roi | None) -> tuple[slice, slice]:
-    """(slow, fast) slices selecting the pixels nanoBragg's inclusive ``roi`` test keeps."""
+    """(slow, fast) slices selecting the pixels nanoBragg's inclusive ``roi`` test keeps.
+
+    Args:
+        shape: the image shape (slow, fast).
+        roi: nanoBragg's inclusive (xmin, xmax, ymin, ymax) in (fast, slow) pixels, or None.
+
+    Returns:
+        ``(slow_slice, fast_slice)``.
+
+    Example:
+        >>> roi_slices((10, 20), (2, 5, 0, 3))
+        (slice(0, 4, None), slice(2, 6, None))
+    """
     spixels, fpixels = shape
     if roi is None:
         return slice(0, spixels), slice(0, fpixels)
@@ -59,11 +71,29 @@ def float_image_bytes(image: np.ndarray) -> memoryview:
 
 
 def write_float_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
+    """Write nanoBragg's raw float image: little-endian float32, slow-major, no header.
+
+    Args:
+        path: the target file (written atomically).
+        image: pixels (slow, fast); converted to float32 if needed.
+    """
     write_bytes_atomic(path, float_image_bytes(image))
 
 
 def read_float_image(path: str | os.PathLike[str], shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a raw float32 image; without ``shape`` the image must be square."""
+    """Read a raw float32 image; without ``shape`` the image must be square.
+
+    Args:
+        path: the raw file.
+        shape: (slow, fast), or None for a square image.
+
+    Returns:
+        The pixels as a float32 array of shape (slow, fast).
+
+    Raises:
+        InputError: the size does not match the shape (or is no square), a pixel is not finite, or the
+            file cannot be read.
+    """
     data = read_input_bytes(path)
     if len(data) % 4:
         raise InputError(f"{path}: size {len(data)} bytes is not a whole number of float32 pixels")
@@ -108,6 +138,14 @@ def pgm_bytes(image: np.ndarray, pgm_scale: float, roi: Roi | None = None) -> by
 
 
 def write_pgm(path: str | os.PathLike[str], image: np.ndarray, pgm_scale: float, roi: Roi | None = None) -> None:
+    """Write nanoBragg's 8-bit P5 PGM picture of ``image`` (see :func:`pgm_bytes`).
+
+    Args:
+        path: the target file (written atomically).
+        image: pixels (slow, fast).
+        pgm_scale: the final scale (see :func:`resolve_pgm_scale`).
+        roi: pixels outside it are 0.
+    """
     write_bytes_atomic(path, pgm_bytes(image, pgm_scale, roi))
 
 
@@ -178,4 +216,10 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def write_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
+    """Write an 8-bit greyscale PNG preview of ``image`` (see :func:`png_bytes`).
+
+    Args:
+        path: the target file (written atomically).
+        image: pixels (slow, fast).
+    """
     write_bytes_atomic(path, png_bytes(image))

@@ -21,6 +21,16 @@ def read_mosflm_matrix(path: str | os.PathLike[str]) -> Matrix3:
     anything after the ninth number (MOSFLM's U matrix, cell, ...) unused; NaN and infinity are
     refused. The rows are (a*x b*x c*x), (a*y b*y c*y), (a*z b*z c*z), still scaled by the
     wavelength. Whether they describe a cell is judged by :class:`nanobrag.config.CrystalConfig`.
+
+    Args:
+        path: the -mat file.
+
+    Returns:
+        Three rows of three numbers, as in the file (column j is the j-th reciprocal vector times the
+        wavelength).
+
+    Raises:
+        InputError: fewer than nine numbers, or a value that is not finite.
     """
     tokens = read_input_text(path, "matrix file", MATRIX_FILE_LIMIT).split()
     numbers: list[float] = []

@@ -59,6 +59,13 @@ def smv_header_bytes(header: SMVHeader, kind: SMVKind = "int") -> bytes:
     versus ``S + 0*pixel``), which shows when the centre is -0.0; ``kind`` picks the variant.
     When long numbers make the text exceed 512 bytes, nanoBragg still claims 512 and so writes a
     corrupt file; here the header then grows to the next multiple of 512 and says so instead.
+
+    Args:
+        header: the values to print.
+        kind: "int" or "noise" (the file the header opens).
+
+    Returns:
+        The header, 512 bytes, padded with spaces and closed by "}" and a form feed, as nanoBragg pads it.
     """
     size = HEADER_BYTES
     while True:
@@ -114,6 +121,14 @@ def smv_bytes(pixels: np.ndarray, header: SMVHeader, kind: SMVKind = "int") -> b
 def write_smv(
     path: str | os.PathLike[str], pixels_uint16: np.ndarray, header: SMVHeader, kind: SMVKind = "int"
 ) -> None:
+    """Write an SMV file as nanoBragg does: its 512-byte header, then the pixels as little-endian uint16.
+
+    Args:
+        path: the target file (written atomically).
+        pixels: unsigned 16-bit pixels (slow, fast).
+        header: the header values (:class:`SMVHeader`).
+        kind: "int" or "noise".
+    """
     write_bytes_atomic(path, smv_bytes(pixels_uint16, header, kind))
 
 
@@ -140,6 +155,15 @@ def read_smv(path: str | os.PathLike[str]) -> tuple[dict[str, str], np.ndarray]:
 
     Honours HEADER_BYTES, SIZE1 (fast) / SIZE2 (slow), BYTE_ORDER and TYPE; nanoBragg's files give
     uint16 pixels.
+
+    Args:
+        path: the SMV file (an -img header source or a -mask).
+
+    Returns:
+        ``(header, pixels)``: the header's keys and value texts, and the pixels as an array of shape (SIZE2, SIZE1).
+
+    Raises:
+        InputError: a missing or malformed header, or fewer pixel bytes than the header announces.
     """
     data = read_input_bytes(path)
     end = data.find(b"}")

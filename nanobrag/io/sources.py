@@ -58,6 +58,15 @@ def read_sourcefile(path: str | os.PathLike[str]) -> np.ndarray:
     """Sources as an (n, 5) float64 array of columns X Y Z I lambda (see :func:`read_text_columns`).
 
     Unlike nanoBragg, which takes any wavelength, a wavelength that is not positive is an error.
+
+    Args:
+        path: the -sourcefile text file.
+
+    Returns:
+        The (n, 5) array; missing values are NaN (filled by :func:`nanobrag.beam.file_sources`).
+
+    Raises:
+        InputError: a malformed or non-finite value, or a wavelength that is not positive, with file and line.
     """
     return read_text_columns(path, SOURCE_COLUMNS, "source file", _positive_wavelength)
 
