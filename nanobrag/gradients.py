@@ -105,11 +105,34 @@ def probe_gradients(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
 ) -> dict[str, Any]:
-    """Loss and its gradient with respect to each of ``parameters``, once per setting.
+    """A scalar loss of the image and its gradient with respect to each of ``parameters``, once per setting.
 
-    A setting maps parameter names to values that replace the configuration's (``{"default_F": 0}``).
-    Returns a JSON-ready dictionary (layout in docs/gradients.md); a gradient
-    is ``None`` when the image does not depend on that parameter at all in this configuration.
+    Convention: parameters are named and valued as in :data:`nanobrag.setup.PARAMETERS` (the units
+    of the matching nanoBragg flag); each is a leaf tensor at its configured value (or the
+    setting's). The control experiment of GRADIENT-FLOW-001 is the default: ``default_F`` 0 (an
+    all-zero image, so all-zero gradients) and 100.
+
+    Args:
+        config: the model.
+        parameters: names to differentiate with respect to.
+        settings: per run, parameter values that replace the configuration's (``{"default_F": 0}``).
+        loss: "sum" or "mean" of the image.
+        dtype: the computation's dtype.
+        device: the computation's device (None: CPU).
+
+    Returns:
+        A JSON-ready dictionary (layout in docs/gradients.md): per setting the loss, the image maximum,
+        the values and the gradients; a gradient is None when the image does not depend on that
+        parameter at all in this configuration.
+
+    Raises:
+        InputError: an unknown parameter or loss, no parameter, or cell parameters of a MOSFLM-matrix crystal.
+
+    Example:
+        >>> from nanobrag.fixtures import triclinic_fixture
+        >>> report = probe_gradients(triclinic_fixture(), ["cell_a"], [{"default_F": 0.0}])
+        >>> report["results"][0]["gradients"]
+        {'cell_a': 0.0}
     """
     parameters = check_parameter_names(parameters, "parameters")
     if not parameters:

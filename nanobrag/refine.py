@@ -276,6 +276,13 @@ def refine(
     once an iteration lowers the loss by less than ``tolerance`` times its value; ``converged`` says
     whether the last stage stopped that way. Final values are the best evaluated (lowest loss).
     ``progress`` receives one line per iteration. :func:`refine_images` fits many images at once.
+
+    Returns:
+        The :class:`RefinementResult` (initial and final values in the flags' units, losses, stages).
+
+    Raises:
+        InputError: unknown parameters or stages, a target of the wrong shape, non-finite or all zero,
+            or a blank starting model.
     """
     names = check_refinable(parameters)
     return refine_images(

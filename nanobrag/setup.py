@@ -183,7 +183,33 @@ def build_setup(
     dtype: torch.dtype | None = None,
     device: Device = None,
 ) -> Setup:
-    """Resolve ``config`` into tensors; ``params`` override continuous values (see :data:`PARAMETERS`)."""
+    """Resolve ``config`` into the tensors the renderer needs, applying every nanoBragg default once.
+
+    Convention: units are converted to SI here (metres, radians); nanoBragg's defaults and automatic
+    choices (beam centre, pivot, oversampling, sampling of phi, divergence, dispersion, mosaic domains
+    and sensor layers, interpolation) are applied here and nowhere else. The discrete choices are
+    plain integers computed from detached values.
+
+    Args:
+        config: the simulation settings, in nanoBragg's units.
+        params: tensors that replace continuous settings, by name (:data:`PARAMETERS`, in the flags'
+            units); the image is differentiable with respect to each.
+        dtype: the dtype of every tensor (default: that of the first parameter, else float64).
+        device: the device of every tensor (default: that of the first parameter, else CPU).
+
+    Returns:
+        The :class:`Setup`.
+
+    Raises:
+        InputError: an unknown parameter, no crystal, a cell parameter of a MOSFLM-matrix crystal, a
+            divergence grid that keeps no source, or input files that fail to read.
+
+    Example:
+        >>> from nanobrag.fixtures import triclinic_fixture
+        >>> setup = build_setup(triclinic_fixture(), dtype=torch.float32)
+        >>> setup.shape_2d, setup.dtype, setup.oversample
+        ((16, 16), torch.float32, 2)
+    """
     params = dict(params or {})
     unknown = sorted(set(params) - set(PARAMETERS))
     if unknown:

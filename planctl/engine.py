@@ -172,7 +172,31 @@ def run_attempt(
     say: Callable[[str], None],
     echo: Callable[[bytes], None] = _stdout,
 ) -> RunResult:
-    """One attempt of ``kind`` at a task, through every step; signals are deferred while files change."""
+    """One attempt of ``kind`` at a task, through every step: reserve, execute, record.
+
+    Convention: attempt #N is reserved (its ``running`` record and bundle saved) under the project
+    lock, the command and its checks run outside it, then the outcome is recorded, the task's state
+    moved (``kind.settle``), the views regenerated and planctl's paths committed, under the lock again.
+    Signals are deferred while files change; an interruption or a planctl error after the reservation
+    still records the attempt.
+
+    Args:
+        project: the project (its root, plans, records and lock).
+        plan_name: the plan, by file name or initiative id.
+        task_id: the task's id.
+        kind: what kind of attempt (:class:`RunKind`, ``planctl.verify.VerifyKind``): which tasks it
+            admits and how its outcome moves the task's state.
+        commit: commit planctl's paths with git metadata (when the project is a git repository).
+        say: receives one-line progress messages.
+        echo: receives the command's (redacted) output as it streams.
+
+    Returns:
+        The recorded attempt, the commit id (or None) and the signal that interrupted it (or None).
+
+    Raises:
+        PlanctlError: refused before anything was reserved (unknown plan or task, not admitted).
+        Interrupted: a stop signal came while waiting for the lock.
+    """
     repo = gitmeta.open_repo(project.root)
     reservation: Reservation | None = None
     interrupted = None

@@ -82,10 +82,25 @@ def project_lock(lock_path: Path, *, give_up_on_signal: bool = True) -> Iterator
     """Hold an exclusive advisory lock on ``lock_path`` (created if missing) for the block, with
     SIGINT/SIGTERM held back inside it (a pending one arrives once the block is over).
 
-    While another process holds the lock this says so on stderr, once, naming the holder. With
-    ``give_up_on_signal`` a Ctrl-C (or SIGTERM) during the wait gives up waiting: the signal is then
-    delivered as usual. Without it (recording an attempt that already ran) the wait goes on and the
-    signal is acted on afterwards."""
+    Convention: one lock per project (``fcntl.flock``, released by the kernel if the process dies);
+    every read-modify-write of plans, records and derived files holds it, commands run outside it.
+    While another process holds the lock this says so on stderr, once, naming the holder (the lock
+    file holds the pid and command line of the process that has it).
+
+    Args:
+        lock_path: the lock file (the project's ``.planctl.lock``); its folder is created if missing.
+        give_up_on_signal: a Ctrl-C (or SIGTERM) during the wait gives up waiting, and the signal is
+            then delivered as usual. False (recording an attempt that already ran): the wait goes on
+            and the signal is acted on afterwards.
+
+    Raises:
+        LockWaitAbandoned: a stop signal came during the wait (with ``give_up_on_signal``).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder, project_lock(Path(folder) / ".planctl.lock"):
+        ...     pass  # plans and records may be read, changed and written here
+    """
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with signals_deferred(), open(lock_path, "a+b") as handle:
         _wait_for(handle, lock_path, give_up_on_signal)
