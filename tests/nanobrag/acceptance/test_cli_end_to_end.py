@@ -11,7 +11,7 @@ from nanobrag import cli
 from nanobrag.io.images import read_float_image
 from nanobrag.io.smv import read_smv
 
-from .golden_cases import SMV_CASE_OUTPUT_ARGS, assert_smv_case_outputs_identical, case, float_image
+from ..golden_cases import SMV_CASE_OUTPUT_ARGS, assert_smv_case_outputs_identical, case, float_image
 
 pytestmark = pytest.mark.golden
 

@@ -22,8 +22,8 @@ from nanobrag.cli import main
 from nanobrag.flags import parse_flags
 from nanobrag.setup import build_setup
 
-from ..conftest import find_shared_dir
-from .c_log import read_c_log
+from ...conftest import find_shared_dir
+from ..c_log import read_c_log
 
 INPUT_FILES = ("dense.hkl", "sparse.hkl", "A.mat", "header.img", "mask.img", "stol.txt")
 CASE_FILES = ("cases.json", "cases_dropin.json")

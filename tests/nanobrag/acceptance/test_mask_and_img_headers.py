@@ -13,7 +13,7 @@ from nanobrag.errors import InputError
 from nanobrag.flags import parse_flags
 from nanobrag.io.smv import SMVHeader, smv_bytes, smv_header_value
 
-from .golden_cases import log_values
+from ..golden_cases import log_values
 
 BASE = "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -lambda 1 -oversample 1"
 
