@@ -168,7 +168,7 @@ def trace_pixel(setup: Setup, fast: int, slow: int, pixel: float) -> PixelTrace:
     last_evaluation = (last_kept * K + K - 1) if last_kept is not None else None
     cached_polar = 1.0 if bm.nopolar else pick(polar, last_kept if setup.polar_per_subpixel else first_kept)
     h, k, l = (pick(component, last_evaluation) for component in hkl)
-    hkl0 = tuple(math.ceil(v - 0.5) for v in (h, k, l))
+    hkl0 = (math.ceil(h - 0.5), math.ceil(k - 0.5), math.ceil(l - 0.5))
     last_rows = rows[-1] if last_evaluation is not None else rows[0]
     x, y, z = (float(v) for v in pos[-1, -1])
     twotheta = math.atan2(math.sqrt(y * y + z * z), x)
@@ -180,7 +180,7 @@ def trace_pixel(setup: Setup, fast: int, slow: int, pixel: float) -> PixelTrace:
         stol_from_angle=math.sin(twotheta / 2.0) / (lambda0 * 1e10),
         position=(x, y, z),
         hkl=(h, k, l),
-        hkl0=hkl0,  # type: ignore[arg-type]
+        hkl0=hkl0,
         F_cell=pick(f_cell.expand_as(contributions), last_reached),
         F_latt=pick(f_latt, last_evaluation),
         I=float(total.reshape(())),

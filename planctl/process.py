@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 KILL_GRACE_S = 3.0  # between SIGTERM and SIGKILL to the command's process group
@@ -308,7 +308,7 @@ def _environ_holds(pid: int, marker: str) -> bool:
     return marker.encode() in environ.split(b"\0")
 
 
-def _pump(stream, on_output: Callable[[bytes], None]) -> None:  # type: ignore[no-untyped-def]
+def _pump(stream: IO[bytes], on_output: Callable[[bytes], None]) -> None:
     """Hand the command's output on as it arrives."""
     try:
         for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):

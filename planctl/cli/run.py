@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import typer
@@ -73,7 +73,7 @@ def attempt_each(
         sys.exit(stop.exit_code)
 
 
-def _queue(proj: Project, plan: str, tasks: list[str], phase: str | None, done: list[RunResult]):  # type: ignore[no-untyped-def]
+def _queue(proj: Project, plan: str, tasks: list[str], phase: str | None, done: list[RunResult]) -> Iterator[str]:
     """Task ids to run next: the named ones, else the ready runnable tasks (of ``phase``, or of the
     whole plan for --all-ready). The plan is re-read after each attempt, so tasks that a passing
     attempt unblocked are picked up too."""

@@ -85,7 +85,9 @@ def build_report(project: Project, out: Path) -> Built:
     )
     site.write("index.html", overview)
     with template_errors(project, "report/style.css"):
-        site.write("style.css", env.loader.get_source(env, "report/style.css")[0])  # type: ignore[union-attr]
+        loader = env.loader
+        assert loader is not None  # views.environment always gives one
+        site.write("style.css", loader.get_source(env, "report/style.css")[0])
     removed = site.finish()
     attempts = sum(len(r.entry.attempts) for r in reports)
     return Built(len(reports), attempts, len(plots), len(missing), len(removed))
