@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -21,7 +21,7 @@ from .compiled import ChunkFunction, chunk_function, eager_chunk
 from .config import SimulationConfig
 from .detector import detector_frame
 from .kernel import ChunkResult, KernelInputs, KernelVariant, evaluate_chunk
-from .setup import Setup, build_setup
+from .setup import Device, Setup, build_setup
 from .structure import StructureTable
 
 # Working memory for one chunk's intermediates (bytes); NANOBRAG_MEMORY_BUDGET_MB overrides it.
@@ -41,10 +41,33 @@ def simulate(
     *,
     params: dict[str, torch.Tensor] | None = None,
     dtype: torch.dtype | None = None,
-    device=None,
+    device: Device = None,
     kernel: str = "auto",
 ) -> torch.Tensor:
-    """Render the image (slow, fast) in photons per pixel. See :func:`nanobrag.setup.build_setup`."""
+    """Render the image of ``config``: :func:`nanobrag.setup.build_setup`, then :func:`render`.
+
+    Convention: photons per pixel, as nanoBragg's float image; slow axis first.
+
+    Args:
+        config: the simulation settings.
+        params: tensors replacing continuous settings (:data:`nanobrag.setup.PARAMETERS`); the image
+            is differentiable with respect to each.
+        dtype: the computation's dtype (default: the parameters', else float64).
+        device: the computation's device (default: the parameters', else CPU).
+        kernel: "auto", "eager" or "fused" (arch.md section 6).
+
+    Returns:
+        The image, shape (spixels, fpixels), on ``dtype`` and ``device``.
+
+    Raises:
+        InputError: from :func:`nanobrag.setup.build_setup`.
+
+    Example:
+        >>> from nanobrag.fixtures import triclinic_fixture
+        >>> image = simulate(triclinic_fixture(), dtype=torch.float32)
+        >>> image.shape, image.dtype, bool(image.sum() > 0)
+        (torch.Size([16, 16]), torch.float32, True)
+    """
     return render(build_setup(config, params=params, dtype=dtype, device=device), kernel=kernel)
 
 
@@ -248,7 +271,9 @@ def batch_difference(a: Setup, b: Setup) -> str | None:
     for name, (left, right) in checks.items():
         if left != right:
             return f"{name} ({left} != {right})"
-    if (a.mask is None) != (b.mask is None) or (a.mask is not None and not torch.equal(a.mask, b.mask)):
+    if (a.mask is None) != (b.mask is None) or (
+        a.mask is not None and b.mask is not None and not torch.equal(a.mask, b.mask)
+    ):
         return "mask"
     return None
 
@@ -258,12 +283,12 @@ def _table_shape(setup: Setup) -> tuple[int, ...] | None:
     return None if table is None else tuple(table.shape)
 
 
-def _stack(items: Sequence):
+def _stack(items: Sequence[Any]) -> Any:
     """Stack every tensor of a list of (nested) named tuples along a new leading axis."""
     first = items[0]
     if isinstance(first, tuple):
         return type(first)(*(_stack([item[i] for item in items]) for i in range(len(first))))
-    return torch.stack(items)
+    return torch.stack(list(items))
 
 
 class RunState(NamedTuple):
