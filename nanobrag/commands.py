@@ -163,9 +163,9 @@ def refine_command(
         raise InputError(f"--max-iter: must be at least 1, got {max_iter}")
     if bool(target) == (targets is not None):
         raise InputError("--target: give one or more --target images, or --targets (a dataset or manifest)")
-    config, dtype, device = _simulation_from_flags(flags)
+    config, dtype, device_name = _simulation_from_flags(flags)
     images = _image_targets(config, target, targets)
-    device = rank_device(device)
+    device = rank_device(device_name)
     with joined(device) as world:
         advice = restart_advice()
         if world.is_root and advice:
@@ -183,6 +183,7 @@ def refine_command(
         )
         if world.is_root:
             document = result.as_json()
+            where: dict[str, str | list[str]]
             if targets is not None:
                 where = {"targets": str(targets)}
             elif len(target) == 1:

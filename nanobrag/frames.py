@@ -26,7 +26,7 @@ from .compiled import PackagedKernels, chunk_function, repeated_work
 from .config import SimulationConfig
 from .io.smv import SMVHeader
 from .renderer import batch_difference, evaluations_per_pixel, render, render_batch, render_variants, roi_bounds
-from .setup import Setup, build_setup
+from .setup import Device, Setup, build_setup
 from .structure import StructureFactors
 
 log = logging.getLogger("nanobrag")
@@ -43,7 +43,7 @@ class ImageSetups:
     """
 
     def __init__(self) -> None:
-        self._tables: dict[tuple, StructureFactors] = {}
+        self._tables: dict[tuple[object, ...], StructureFactors] = {}
 
     def build(
         self,
@@ -51,7 +51,7 @@ class ImageSetups:
         *,
         params: Mapping[str, torch.Tensor] | None = None,
         dtype: torch.dtype | None = None,
-        device=None,
+        device: Device = None,
     ) -> Setup:
         structure = config.structure
         reads_table = structure.hkl_path is not None or (
@@ -149,7 +149,11 @@ def smv_header(setup: Setup) -> SMVHeader:
         Fbeam=scalar(geometry.Fbeam),
         Sbeam=scalar(geometry.Sbeam),
         detsize_s=grid.detsize_s,
-        dials_origin=tuple(float(v) for v in geometry.dials_origin_mm.detach()),
+        dials_origin=(
+            scalar(geometry.dials_origin_mm[0]),
+            scalar(geometry.dials_origin_mm[1]),
+            scalar(geometry.dials_origin_mm[2]),
+        ),
         ORGX=scalar(geometry.ORGX),
         ORGY=scalar(geometry.ORGY),
         close_distance=scalar(geometry.close_distance),

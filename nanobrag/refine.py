@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from .config import CrystalShape, SimulationConfig
@@ -39,7 +40,7 @@ from .errors import InputError
 from .frames import ImageSetups
 from .gradients import CELL_PARAMETERS, check_parameter_names, starting_values
 from .renderer import render
-from .setup import PARAMETERS, build_setup
+from .setup import PARAMETERS, Device, build_setup
 
 REFINABLE = CELL_PARAMETERS + ("misset_x", "misset_y", "misset_z", "distance", "beam_x", "beam_y")
 
@@ -141,7 +142,8 @@ def freeze_auto_selections(config: SimulationConfig) -> SimulationConfig:
     resolved = build_setup(config, dtype=torch.float64)
     frozen = config.model_copy(deep=True)
     frozen.detector.oversample = resolved.oversample
-    frozen.crystal.N = tuple(float(n) for n in resolved.N)
+    n_a, n_b, n_c = resolved.N.tolist()
+    frozen.crystal.N = (n_a, n_b, n_c)
     frozen.crystal.xtalsize_mm = (None, None, None)
     if frozen.structure.hkl_path is not None:
         frozen.structure.dump_path = None
@@ -196,8 +198,8 @@ class _Objective:
         shared_start: dict[str, float],
         per_image_start: torch.Tensor,
         world: World,
-        dtype,
-        device,
+        dtype: torch.dtype,
+        device: Device,
     ) -> None:
         self.images, self.count, self.shared, self.per_image = images, count, shared, per_image
         self.world, self.dtype, self.device = world, dtype, device
@@ -230,17 +232,17 @@ class _Objective:
             row = table[image.index]
             row[0], row[1] = loss.detach(), scale.detach()
             if gradient:
-                (grad,) = torch.autograd.grad(loss / self.count, offsets, allow_unused=True)
-                if grad is not None:
-                    row[2 : 2 + S] = grad[:S]
-                    row[2 + S :] = grad[S + image.index * P : S + (image.index + 1) * P]
+                (image_grad,) = torch.autograd.grad(loss / self.count, offsets, allow_unused=True)
+                if image_grad is not None:
+                    row[2 : 2 + S] = image_grad[:S]
+                    row[2 + S :] = image_grad[S + image.index * P : S + (image.index + 1) * P]
         self.world.all_reduce_sum(table)
         losses, scales = table[:, 0], table[:, 1]
         total = losses.sum() / self.count
-        grad = None
+        total_grad = None
         if gradient:
-            grad = torch.cat([table[:, 2 : 2 + S].sum(0), table[:, 2 + S :].reshape(-1)])
-        return _Evaluation(loss=total, gradient=grad, losses=losses, scales=scales)
+            total_grad = torch.cat([table[:, 2 : 2 + S].sum(0), table[:, 2 + S :].reshape(-1)])
+        return _Evaluation(loss=total, gradient=total_grad, losses=losses, scales=scales)
 
     def values(self, offsets: torch.Tensor) -> tuple[dict[str, float], list[dict[str, float]]]:
         """Shared parameter values and each image's own values at ``offsets``."""
@@ -259,14 +261,14 @@ def _natural_steps(names: list[str], start: torch.Tensor) -> torch.Tensor:
 
 def refine(
     config: SimulationConfig,
-    target,
+    target: torch.Tensor | np.ndarray,
     parameters: Sequence[str],
     *,
     max_iter: int = 100,
     schedule: Sequence[str] = DEFAULT_SCHEDULE,
     tolerance: float = 1e-10,
     dtype: torch.dtype = torch.float64,
-    device=None,
+    device: Device = None,
     progress: Callable[[str], None] | None = None,
 ) -> RefinementResult:
     """Fit ``parameters`` (names from :data:`REFINABLE`) and an overall scale so the image matches ``target``.
@@ -306,7 +308,7 @@ def refine_images(
     schedule: Sequence[str] = DEFAULT_SCHEDULE,
     tolerance: float = 1e-10,
     dtype: torch.dtype = torch.float64,
-    device=None,
+    device: Device = None,
     progress: Callable[[str], None] | None = None,
     world: World | None = None,
 ) -> RefinementResult:
@@ -401,7 +403,7 @@ def refine_images(
 
 
 def _load_images(
-    targets: Sequence[ImageTarget], per_image: list[str], world: World, dtype, device
+    targets: Sequence[ImageTarget], per_image: list[str], world: World, dtype: torch.dtype, device: Device
 ) -> tuple[list[_Image], torch.Tensor]:
     """This process's images, checked and with frozen models, and every image's per-image starting values.
 
@@ -484,7 +486,7 @@ def _run_stage(
     )
     with torch.no_grad():
         loss = objective.evaluate(shape, gradient=False).loss
-    best = {"loss": float(loss), "offsets": objective.offsets.detach().clone()}
+    best: dict[str, Any] = {"loss": float(loss), "offsets": objective.offsets.detach().clone()}
     say(f"{name} start: loss {best['loss']:.6e}")
 
     def closure() -> torch.Tensor:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -394,10 +395,10 @@ class _Importer:
                     if found := _PLAN_ID.match(line.strip()):
                         plan_ids.append((found[1].upper(), (i, -1)))
         if with_id:
-            initiative_id, title, where = with_id[0]
+            initiative_id, stated_title, where = with_id[0]
             self.consumed.add(where)
-            return initiative_id, title
-        title = None
+            return initiative_id, stated_title
+        title: str | None = None
         if title_heading is not None and title_heading[1]:
             title = title_heading[1]
         if plan_ids:
@@ -592,10 +593,10 @@ class _Importer:
                 continue
             label = _LABEL.match(item.text)
             name = label[1].lower() if label else ""
-            if name in _GOAL_LABELS and not self.goal:
-                self.goal = " ".join(label[2].split())  # type: ignore[index]
+            if label and name in _GOAL_LABELS and not self.goal:
+                self.goal = " ".join(label[2].split())
                 after_dependencies = False
-            elif name == "dependencies" and not label[2].strip():  # type: ignore[index]
+            elif label and name == "dependencies" and not label[2].strip():
                 for child in item.children:
                     self._dependency(child)
                 after_dependencies = True
@@ -785,7 +786,7 @@ def _id_from_file(source: str) -> str:
     return derived
 
 
-def _strings(value: Any):  # type: ignore[no-untyped-def]
+def _strings(value: Any) -> Iterator[str]:
     """Every string in the plan data: what inferences read, so that a view infers the same."""
     if isinstance(value, str):
         yield value
@@ -815,5 +816,5 @@ def _dependency(text: str) -> Dependency | None:
     ref = Reference(ref.path, ref.lines, ref.sections + tuple(sections))
     qualifier = rest.strip() if re.sub(r"[\s,]|\band\b", "", leftover) else ""
     note = " — ".join(part for part in (qualifier, note.strip()) if part)
-    kind = "evidence" if ref.path.startswith("reports/") else "source"
+    kind: Literal["source", "evidence"] = "evidence" if ref.path.startswith("reports/") else "source"
     return Dependency(ref=ref, note=note, kind=kind)

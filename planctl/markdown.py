@@ -279,7 +279,9 @@ def fit_row(
     anchored = state_column is not None and any(is_state(c) for c in stripped)
 
     def fits(candidate: list[str]) -> bool:
-        return not anchored or (state_column < len(candidate) and is_state(candidate[state_column]))  # type: ignore[operator]
+        if not anchored or state_column is None:
+            return True
+        return state_column < len(candidate) and is_state(candidate[state_column])
 
     if len(cells) <= columns and fits(stripped):
         return stripped + [""] * (columns - len(cells)), False

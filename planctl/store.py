@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from planctl.confine import path_problems
 from planctl.errors import Diagnostic, PlanctlError
@@ -21,7 +22,7 @@ from planctl.parsecache import TooLarge, cached_data
 from planctl.project import Project
 from planctl.readback import human_size
 from planctl.safeio import atomic_write_text
-from planctl.schema import Plan, Task, TaskState
+from planctl.schema import Phase, Plan, Task, TaskState
 from planctl.yamlio import NotYaml, dump, guess_indent, load_round_trip, make_yaml, one_line, position, styled
 
 MAX_PLAN_BYTES = 32 << 20
@@ -67,11 +68,15 @@ class PlanFile:
         return position(self.doc, loc, at_key)
 
     def task(self, task_id: str) -> Task:
+        return self.locate(task_id)[1]
+
+    def locate(self, task_id: str) -> tuple[Phase, Task]:
+        """The task and its phase; an unknown task is an error naming the plan's tasks."""
         found = self.plan.find_task(task_id)
         if found is None:
             known = ", ".join(t.id for _, t in self.plan.tasks())
             raise PlanctlError(f"{self.display}: unknown task '{task_id}' (tasks: {known})")
-        return found[1]
+        return found
 
 
 def inspect_plan(project: Project, path: Path) -> tuple[PlanFile | None, list[Diagnostic]]:
@@ -239,7 +244,7 @@ def _put_after(node: Any, key: str, value: Any, after: str) -> None:
         node.insert(keys.index(after) + 1 if after in keys else len(keys), key, value)
 
 
-def _describe_error(doc: Any, error: dict[str, Any]) -> str:
+def _describe_error(doc: Any, error: ErrorDetails) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":

@@ -25,7 +25,7 @@ def validate_project(project: Project) -> tuple[list[PlanFile], list[Diagnostic]
     return plan_files, diagnostics
 
 
-def _at(plan_file: PlanFile, loc: tuple, message: str, severity: str = "error") -> Diagnostic:
+def _at(plan_file: PlanFile, loc: tuple[str | int, ...], message: str, severity: str = "error") -> Diagnostic:
     return Diagnostic(plan_file.display, *plan_file.position(loc), message, severity)
 
 

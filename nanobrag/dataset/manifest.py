@@ -86,7 +86,9 @@ def write_manifest(out: Path, entries: list[dict[str, Any]]) -> None:
         path.unlink(missing_ok=True)
 
 
-def complete_entries(dataset: Dataset, out: Path, unit: int, candidates: list[dict[str, Any]]) -> list[dict] | None:
+def complete_entries(
+    dataset: Dataset, out: Path, unit: int, candidates: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
     """The verified manifest entries of every frame of ``unit``, or None when any frame is not proven complete."""
     frames = dataset.units[unit]
     digests = _frame_digests(dataset, out, unit)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -90,12 +91,12 @@ class _Progress:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self._stop.set()
         self._thread.join()
         if self._bar is not None:
             self._poll()
-            self._bar.__exit__(*exc)
+            self._bar.__exit__(kind, value, tb)
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
@@ -305,7 +306,7 @@ def _make_units(
         with shard_writer(path, frames, dataset.image_shape, dtype, parameters, attributes) as images:
             for position, (frame, _setup, pixels) in enumerate(rendered):
                 images[position] = pixels
-                digests[frame] = sha256(memoryview(pixels).cast("B"))
+                digests[frame] = sha256(memoryview(pixels.data).cast("B"))
     else:
         for frame, setup, pixels in rendered:
             data = frame_file_data(fmt, pixels, setup, dataset.outputs)

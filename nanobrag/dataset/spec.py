@@ -27,7 +27,7 @@ from ..flags import RunOptions, parse_flags
 from ..frames import ImageSetups
 from ..io.files import read_input_bytes
 from ..refine import detector_shape
-from ..setup import PARAMETERS, Setup
+from ..setup import PARAMETERS, Device, Setup
 
 # Per-frame values that set the crystal's configuration (nanoBragg's -phi, -osc, -phisteps); every
 # other per-frame value is a parameter of nanobrag.setup.PARAMETERS.
@@ -94,7 +94,9 @@ class DatasetSpec(_Strict):
 
     @field_validator("sweep")
     @classmethod
-    def _known_parameters(cls, sweep):
+    def _known_parameters(
+        cls, sweep: dict[str, list[float] | GridSpec] | None
+    ) -> dict[str, list[float] | GridSpec] | None:
         if sweep is None:
             return sweep
         if not sweep:
@@ -107,7 +109,7 @@ class DatasetSpec(_Strict):
         return sweep
 
     @model_validator(mode="after")
-    def _one_variation(self):
+    def _one_variation(self) -> DatasetSpec:
         given = [name for name in ("rotation", "stills", "sweep") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of rotation, stills or sweep (got {', '.join(given) or 'none'})")
@@ -176,8 +178,7 @@ def uniform_rotation(seed: int, frame: int) -> np.ndarray:
     frame can be made alone), and become a unit quaternion by Shoemake's method.
     """
     digest = hashlib.sha256(f"nanobrag-stills:{seed}:{frame}".encode()).digest()
-    u1, u2, u3 = (int.from_bytes(digest[8 * k : 8 * k + 8], "little") >> 11 for k in range(3))
-    u1, u2, u3 = u1 / 2.0**53, u2 / 2.0**53, u3 / 2.0**53
+    u1, u2, u3 = ((int.from_bytes(digest[8 * k : 8 * k + 8], "little") >> 11) / 2.0**53 for k in range(3))
     x = math.sqrt(1.0 - u1) * math.sin(2.0 * math.pi * u2)
     y = math.sqrt(1.0 - u1) * math.cos(2.0 * math.pi * u2)
     z = math.sqrt(u1) * math.sin(2.0 * math.pi * u3)
@@ -247,10 +248,16 @@ class Dataset:
             return spec.rotation.frames
         if spec.stills is not None:
             return spec.stills.frames
-        return math.prod(len(self._sweep_values(name)) for name in spec.sweep)
+        return math.prod(len(self._sweep_values(name)) for name in self._sweep)
+
+    @property
+    def _sweep(self) -> dict[str, list[float] | GridSpec]:
+        """The sweep's parameters (the spec has a sweep when it has neither rotation nor stills)."""
+        assert self.spec.sweep is not None
+        return self.spec.sweep
 
     def _sweep_values(self, name: str) -> list[float]:
-        values = self.spec.sweep[name]
+        values = self._sweep[name]
         return values.values() if isinstance(values, GridSpec) else [float(v) for v in values]
 
     def values(self, frame: int) -> dict[str, float]:
@@ -271,12 +278,12 @@ class Dataset:
             angles = umat2misset(uniform_rotation(spec.stills.seed, frame))
             return dict(zip(("misset_x", "misset_y", "misset_z"), (math.degrees(a) for a in angles)))
         # The last parameter varies fastest.
-        values, rest = {}, frame
-        for name in reversed(list(spec.sweep)):
+        swept, rest = {}, frame
+        for name in reversed(list(self._sweep)):
             choices = self._sweep_values(name)
             rest, position = divmod(rest, len(choices))
-            values[name] = choices[position]
-        return {name: values[name] for name in spec.sweep}
+            swept[name] = choices[position]
+        return {name: swept[name] for name in self._sweep}
 
     def noise_seed(self, frame: int) -> int | None:
         return self.spec.noise.seed + frame if self.spec.noise.enabled else None
@@ -290,7 +297,7 @@ class Dataset:
             return f"shard_{unit:0{self._unit_digits}d}.h5"
         return f"frame_{self.units[unit][0]:0{self._frame_digits}d}.{'bin' if fmt == 'float' else 'img'}"
 
-    def setup(self, frame: int, device) -> Setup:
+    def setup(self, frame: int, device: Device) -> Setup:
         config, parameters = frame_model(self.config, self.values(frame))
         return self._setups.build(config, params=parameter_tensors(parameters), dtype=self.dtype, device=device)
 

@@ -82,9 +82,10 @@ def read_input_bytes(path: str | os.PathLike[str], what: str = "", limit: int | 
         raise InputError(f"cannot read {name}: {err.strerror}") from err
     finally:
         os.close(fd)
-    if data is None or (cap is not None and len(data) > cap):
+    if cap is not None and (data is None or len(data) > cap):  # data is None: a regular file larger than cap
         source = "" if regular else " from a device or pipe"
         raise InputError(f"cannot read {name}: more than {size_text(cap)}{source}")
+    assert data is not None  # without a cap the whole file was read
     return data
 
 
@@ -103,7 +104,7 @@ def is_staged_temporary(name: str) -> bool:
     return _TEMPORARY_NAME.fullmatch(name) is not None
 
 
-def _chunks(data: Data) -> Iterable[bytes]:
+def _chunks(data: Data) -> Iterable[bytes | memoryview]:
     return (data,) if isinstance(data, bytes | bytearray | memoryview) else data
 
 
@@ -118,7 +119,7 @@ class StagedOutputs:
 
     def __init__(self) -> None:
         self._claims: dict[Path, str] = {}  # target -> what names it (a flag, or the path)
-        self._regular: dict[tuple, tuple[Path, str]] = {}  # identity -> (target, label): one writer each
+        self._regular: dict[tuple[object, ...], tuple[Path, str]] = {}  # identity -> (target, label): one writer each
         self._special: dict[Path, int | None] = {}  # device or pipe -> descriptor (None: open at commit)
         self._staged: list[tuple[Path, Path]] = []  # (temporary, final)
         self._in_place: list[tuple[Path, Data]] = []  # special files, written first at commit
@@ -157,7 +158,9 @@ class StagedOutputs:
 
     def _claim_regular(self, final: Path, info: os.stat_result | None, label: str, prefix: str) -> None:
         """Two outputs in one regular file would silently keep only the last; a device may take several."""
-        identity = ("inode", info.st_dev, info.st_ino) if info is not None else ("path", os.path.realpath(final))
+        identity: tuple[object, ...] = (
+            ("inode", info.st_dev, info.st_ino) if info is not None else ("path", os.path.realpath(final))
+        )
         if identity in self._regular:
             other, other_label = self._regular[identity]
             raise InputError(f"{prefix}{final} is the same file as {other_label + ' ' if other_label else ''}{other}")

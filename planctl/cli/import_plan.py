@@ -145,14 +145,14 @@ def _free_id(initiative: str, taken: dict[str, str]) -> str:
 
 def _report(proj: Project, outcomes: list[_Outcome], dry_run: bool, single: bool) -> None:
     out = console()
-    failed = [o for o in outcomes if o.error]
+    failed = [o.error for o in outcomes if o.error]
     verb = "would write" if dry_run else "wrote"
     if single and not failed:
         outcome = outcomes[0]
         out.print(f"{verb} {proj.display(outcome.target)}: {outcome.summary}")
         return
     if single:
-        raise PlanctlError(failed[0].error)
+        raise PlanctlError(failed[0])
     width = max(len(str(o.source.name)) for o in outcomes)
     for outcome in outcomes:
         name = outcome.source.name.ljust(width)

@@ -36,7 +36,14 @@ def next_tasks(
         print("Nothing is ready.")
         return
     table = [
-        [r["initiative"], r["phase"], r["task"], r["state"], "yes" if r["runnable"] else "", r["description"]]
+        [
+            str(r["initiative"]),
+            str(r["phase"]),
+            str(r["task"]),
+            str(r["state"]),
+            "yes" if r["runnable"] else "",
+            str(r["description"]),
+        ]
         for r in rows
     ]
     print(plain_table(["Initiative", "Phase", "Task", "State", "Runnable", "Description"], table))

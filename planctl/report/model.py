@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 from urllib.parse import quote
 
 from planctl.freshness import Freshness, Hasher, plan_freshness
@@ -193,7 +194,7 @@ def _short_labels(labels: list[str]) -> list[str]:
     return [".".join(p[common:]) for p in parts]
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -17,7 +17,7 @@ from planctl.store import new_plan_text
 from planctl.views import GENERATED_MARKER, environment
 from planctl.yamlio import make_yaml
 
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "plans_md"
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "plans_md"
 EXPECTED = json.loads((CORPUS / "EXPECTED.json").read_text(encoding="utf-8"))  # id and state of every row
 SYNTHETIC = sorted(EXPECTED)
 
