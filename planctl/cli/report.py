@@ -34,5 +34,5 @@ def report(
     removed = f", {built.removed} old file(s) removed" if built.removed else ""
     console().print(
         f"wrote {proj.display(target / 'index.html')}: {built.plans} plan(s), {built.attempts} attempt(s), "
-        f"{built.plots} metric plot(s) ({built.drawn} drawn){removed}"
+        f"{built.plots} metric plot(s){removed}"
     )

@@ -5,9 +5,10 @@ HTML site. One folder, no server and no JavaScript: it opens from disk or can be
                                 blocked/stale counts
     style.css
     <plan>/index.html           one plan: dependency graph (SVG), phases and tasks with their evidence,
-                                attempts timeline (SVG) and table, metric plots
-    <plan>/metric-<hash>.png    each numeric metric the checks recorded, over attempts (matplotlib)
-    evidence/<plan>/<N>/        attempt #N's summary.md and output.log (hard links or copies), linked from the table
+                                attempts timeline and table, metric plots (all SVG, inline)
+    evidence/<plan>/<N>-summary.md, <N>-output.log
+                                attempt #N's summary and log (hard links or copies), linked from the table;
+                                one folder per plan, not per attempt: thousands of mkdirs cost seconds
     .planctl-report.json        what planctl wrote, so that a rebuild removes only its own stale files
 
 Pages are Jinja templates (``templates/report/`` in the project over planctl's defaults).
@@ -15,6 +16,7 @@ Pages are Jinja templates (``templates/report/`` in the project over planctl's d
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,8 +27,8 @@ from planctl import gitmeta
 from planctl.project import Project
 from planctl.records import Attempt
 from planctl.report.graph import layout
-from planctl.report.model import Evidence, PlanReport, collect, inside
-from planctl.report.plots import draw, legend, plot_name
+from planctl.report.model import BundleFolders, Evidence, PlanReport, collect
+from planctl.report.plots import legend, plot
 from planctl.report.site import Site
 from planctl.report.timeline import timeline
 from planctl.store import read_all
@@ -40,26 +42,20 @@ class Built:
     plans: int
     attempts: int
     plots: int
-    drawn: int
     removed: int
 
 
 def build_report(project: Project, out: Path) -> Built:
-    """Write the report of every plan into ``out``. Plots and evidence files that a previous
-    report left there are reused while unchanged; files it wrote that are now gone are removed."""
+    """Write the report of every plan into ``out``. Evidence files that a previous report left
+    there are kept while unchanged; files it wrote that are now gone are removed."""
     reports = collect(project, read_all(project))
     site = Site(out)
     env = environment(project, html=True)
     common = {"generated": _generated(project)}
-    plots = {f"{r.name}/{plot_name(metric)}": metric for r in reports for metric in r.metrics}
-    missing = [relative for relative in plots if not site.has(relative)]
-    for relative, png in zip(missing, draw([plots[relative] for relative in missing]), strict=True):
-        site.write(relative, png)
-    for relative in plots.keys() - set(missing):
-        site.keep(relative)
+    bundles = BundleFolders(project)
     for report in reports:
         for attempt in report.entry.attempts:
-            report.evidence[attempt.number] = _evidence(project, site, report.name, attempt)
+            report.evidence[attempt.number] = _evidence(bundles, site, report.name, attempt)
         page = _render(
             project,
             env,
@@ -69,7 +65,7 @@ def build_report(project: Project, out: Path) -> Built:
             r=report,
             graph=layout(report.plan.phases, report.tasks),
             timeline=timeline([view.task.id for view in report.tasks], report.entry.attempts),
-            plots=[(metric, plot_name(metric), legend(metric)) for metric in report.metrics],
+            plots=[(metric, plot(metric), legend(metric)) for metric in report.metrics],
             **common,
         )
         site.write(f"{report.name}/index.html", page)
@@ -90,7 +86,7 @@ def build_report(project: Project, out: Path) -> Built:
         site.write("style.css", loader.get_source(env, "report/style.css")[0])
     removed = site.finish()
     attempts = sum(len(r.entry.attempts) for r in reports)
-    return Built(len(reports), attempts, len(plots), len(missing), len(removed))
+    return Built(len(reports), attempts, sum(len(r.metrics) for r in reports), len(removed))
 
 
 def _render(project: Project, env: jinja2.Environment, name: str, **context: object) -> str:
@@ -98,18 +94,14 @@ def _render(project: Project, env: jinja2.Environment, name: str, **context: obj
         return env.get_template(name).render(**context)
 
 
-def _evidence(project: Project, site: Site, plan_name: str, attempt: Attempt) -> Evidence:
+def _evidence(bundles: BundleFolders, site: Site, plan_name: str, attempt: Attempt) -> Evidence:
     """The bundle's summary and log inside the site (a published site has no reports/)."""
-    bundle = inside(project, attempt.bundle)
-    found: dict[str, str | None] = {}
-    for name in EVIDENCE_FILES:
-        source = bundle / name if bundle is not None else None
-        relative = f"evidence/{plan_name}/{attempt.number}/{name}"
-        if source is not None and source.is_file():
-            site.link(relative, source)
+    bundle = bundles.resolve(attempt.bundle)
+    found: dict[str, str | None] = dict.fromkeys(EVIDENCE_FILES)
+    for name in EVIDENCE_FILES if bundle is not None else ():
+        relative = f"evidence/{plan_name}/{attempt.number}-{name}"
+        if site.link(relative, os.path.join(bundle, name)):
             found[name] = relative
-        else:
-            found[name] = None
     return Evidence(summary=found["summary.md"], log=found["output.log"])
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeGuard
 from urllib.parse import quote
 
@@ -198,7 +197,22 @@ def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def inside(project: Project, relative: str) -> Path | None:
-    """``relative`` (a bundle path from a record) under the project root, or None if it leads out."""
-    path = (project.root / relative).resolve()
-    return path if project.root == path or project.root in path.parents else None
+class BundleFolders:
+    """Bundle folders that attempt records name, resolved (links followed) and kept inside the
+    project. Thousands of bundles share a few parent folders, which are resolved once each."""
+
+    def __init__(self, project: Project) -> None:
+        self.root = os.path.realpath(project.root)
+        self._parents: dict[str, str] = {}
+
+    def resolve(self, relative: str) -> str | None:
+        """``relative`` (a bundle path from a record) under the project root, or None if it leads out."""
+        path = os.path.join(self.root, relative)
+        parent, name = os.path.split(path)
+        if name in ("", ".", "..") or os.path.islink(path):
+            real = os.path.realpath(path)
+        else:
+            if parent not in self._parents:
+                self._parents[parent] = os.path.realpath(parent)
+            real = os.path.join(self._parents[parent], name)
+        return real if real == self.root or real.startswith(self.root + os.sep) else None

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from planctl.errors import PlanctlError
@@ -20,6 +21,7 @@ class Site:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.written: set[str] = set()
+        self._folders: set[str] = set()  # made during this build
         self.previous = self._previous_files()
 
     def _previous_files(self) -> set[str]:
@@ -39,13 +41,6 @@ class Site:
     def path(self, relative: str) -> Path:
         return self.out / relative
 
-    def has(self, relative: str) -> bool:
-        """Whether a previous report wrote ``relative`` and it is still there."""
-        return relative in self.previous and self.path(relative).is_file()
-
-    def keep(self, relative: str) -> None:
-        self.written.add(relative)
-
     def write(self, relative: str, data: str | bytes) -> None:
         """Replace the file atomically unless it already holds ``data``; not flushed to disk, since
         the report is rebuilt from the records at any time."""
@@ -57,20 +52,35 @@ class Site:
                 return
         atomic_write_bytes(target, content, durable=False)
 
-    def link(self, relative: str, source: Path) -> None:
+    def link(self, relative: str, source: str) -> bool:
         """``source`` at ``relative``: a hard link where the file system allows (evidence files are
         never rewritten, and a large log costs nothing to link), else a copy; redone only when the
-        file there is not ``source`` (or a copy of the same size and time)."""
-        target = self.path(relative)
+        file there is not ``source`` (or a copy of the same size and time). False, and nothing
+        written, when ``source`` is not a regular file."""
+        try:
+            want = os.stat(source)
+        except OSError:
+            return False
+        if not stat.S_ISREG(want.st_mode):
+            return False
+        target = os.path.join(self.out, relative)
         self.written.add(relative)
-        with contextlib.suppress(OSError):
-            have, want = target.stat(), source.stat()
-            if (have.st_ino, have.st_dev) == (want.st_ino, want.st_dev) or (
-                (have.st_size, have.st_mtime_ns) == (want.st_size, want.st_mtime_ns)
-            ):
-                return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        if relative in self.previous:
+            with contextlib.suppress(OSError):
+                have = os.stat(target)
+                if (have.st_ino, have.st_dev) == (want.st_ino, want.st_dev) or (
+                    (have.st_size, have.st_mtime_ns) == (want.st_size, want.st_mtime_ns)
+                ):
+                    return True
+        folder = os.path.dirname(target)
+        if folder not in self._folders:  # thousands of evidence files: one mkdir per folder, not per file
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        if relative not in self.previous:  # most often nothing is there yet: link straight in
+            with contextlib.suppress(OSError):
+                os.link(source, target)
+                return True
+        tmp = f"{folder}/.{os.path.basename(target)}.{os.getpid()}.tmp"
         try:
             try:
                 os.link(source, tmp)
@@ -81,6 +91,7 @@ class Site:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        return True
 
     def finish(self) -> list[str]:
         """Remove what the previous report wrote and this one did not; record what this one wrote."""
