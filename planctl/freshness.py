@@ -67,12 +67,15 @@ class Manifest:
 
 
 class Hasher:
-    """Content hashes of files, and the files under folders: each read once per planctl command
-    however many tasks name them."""
+    """Content hashes of files, the files under folders, and what the file system says about a
+    plan's folders: each found once per planctl command however many tasks need them."""
 
     def __init__(self) -> None:
         self._known: dict[Path, str | None] = {}
         self._walked: dict[tuple[Path, tuple[Path, ...]], list[tuple[str, Path]]] = {}
+        self._packages: dict[Path, list[Path]] = {}
+        self._generated: dict[tuple[Path, str], tuple[Path, ...]] = {}
+        self._confinements: dict[tuple[Path, tuple[str, ...]], Confinement] = {}
 
     def __call__(self, path: Path) -> str | None:
         if path not in self._known:
@@ -93,6 +96,23 @@ class Hasher:
                         found.append((project.display(Path(here) / name), path))
             self._walked[key] = found
         return self._walked[key]
+
+    def source_packages(self, project: Project) -> list[Path]:
+        if project.root not in self._packages:
+            self._packages[project.root] = source_packages(project)
+        return self._packages[project.root]
+
+    def generated_folders(self, project: Project, plan: Plan) -> tuple[Path, ...]:
+        key = (project.root, plan.bundle_root)
+        if key not in self._generated:
+            self._generated[key] = _generated_folders(project, plan)
+        return self._generated[key]
+
+    def confinement(self, project: Project, plan: Plan) -> Confinement:
+        key = (project.root, tuple(plan.outside_paths))
+        if key not in self._confinements:
+            self._confinements[key] = Confinement.of(project.root, plan)
+        return self._confinements[key]
 
 
 def _hash_file(path: Path) -> str | None:
@@ -138,7 +158,7 @@ def task_manifest(project: Project, plan_file: PlanFile, task: Task, hasher: Has
     spec = task.run
     assert spec is not None
     hasher = hasher or Hasher()
-    confinement = Confinement.of(project.root, plan_file.plan)
+    confinement = hasher.confinement(project, plan_file.plan)
     cwd = (project.root / spec.cwd).resolve()
     manifest = Manifest()
     spec_text = json.dumps({"run": spec.model_dump(mode="json"), "guard_env": plan_file.plan.guard_env}, sort_keys=True)
@@ -152,8 +172,8 @@ def task_manifest(project: Project, plan_file: PlanFile, task: Task, hasher: Has
                 if confinement.allows(match):  # the plan was checked; a link may still lead out
                     _add(project, manifest, match, hasher, skip=())
         return manifest
-    skip = _generated_folders(project, plan_file.plan)
-    for path in [*_named_paths(project, confinement, task, cwd), *source_packages(project)]:
+    skip = hasher.generated_folders(project, plan_file.plan)
+    for path in [*_named_paths(project, confinement, task, cwd), *hasher.source_packages(project)]:
         _add(project, manifest, path, hasher, skip)
     return manifest
 
@@ -280,7 +300,7 @@ def task_freshness(
     now = task_manifest(project, plan_file, task, hasher)
     if now.digest == proof.inputs_digest:
         return Freshness(task.id, phase_id, "fresh", f"inputs unchanged since attempt #{proof.number}", proof.number)
-    before = _recorded_manifest(project, plan_file.plan, proof)
+    before = _recorded_manifest(project, hasher.confinement(project, plan_file.plan), plan_file.plan, proof)
     if before is None:
         reason = f"inputs changed since attempt #{proof.number} (its {MANIFEST_NAME} is missing: not which)"
         return Freshness(task.id, phase_id, "stale", reason, proof.number)
@@ -288,10 +308,12 @@ def task_freshness(
     return Freshness(task.id, phase_id, "stale", reason, proof.number, changed_inputs(before, now.files))
 
 
-def _recorded_manifest(project: Project, plan: Plan, attempt: Attempt) -> dict[str, str | None] | None:
+def _recorded_manifest(
+    project: Project, confinement: Confinement, plan: Plan, attempt: Attempt
+) -> dict[str, str | None] | None:
     """The manifest an attempt left in its bundle; None when it is gone or not one."""
     path = project.root / attempt.bundle / MANIFEST_NAME
-    if not Confinement.of(project.root, plan).inside_project(path):
+    if not confinement.inside_project(path):
         return None
     try:
         files = json.loads(read_bounded(path, plan.limits.read_bytes))["files"]
