@@ -36,7 +36,10 @@ def _real(path: Path | str) -> Path:
 
 
 def _within(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+    """Whether ``path`` is ``folder`` or below it; both resolved (as text: walking ``path.parents``
+    costs a Path object per level, and freshness asks this thousands of times)."""
+    inner, outer = str(path), str(folder)
+    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
 
 
 @dataclass(frozen=True)

@@ -182,8 +182,10 @@ def _add(project: Project, manifest: Manifest, path: Path, hasher: Hasher, skip:
     if path.is_dir() and not path.is_symlink():
         for name, resolved in hasher.files_under(project, path, skip):
             manifest.files[name] = hasher(resolved)
-    elif not any(folder in skip for folder in path.resolve().parents):
-        manifest.files[project.display(path)] = hasher(path.resolve())
+    else:
+        real = path.resolve()
+        if not any(folder in skip for folder in real.parents):
+            manifest.files[project.display(path)] = hasher(real)
 
 
 def _skipped(name: str) -> bool:
