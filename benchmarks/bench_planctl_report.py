@@ -155,7 +155,7 @@ def new_attempt(project: Project, plan_file: PlanFile, number: int) -> Attempt:
     verify = task.state.value == "[D]" and number % 5 == 0
     stamp = f"2026010{number % 9}T{number:06d}Z"
     bundle = project.root / plan_file.plan.bundle_root / f"phase_{phase.id.lower()}" / stamp
-    bundle.mkdir(parents=True)
+    bundle.mkdir(parents=True, exist_ok=True)  # a run of the benchmark stopped halfway may have left it
     manifest = task_manifest(project, plan_file, task) if task.run else None
     (bundle / "summary.md").write_text(f"# {plan_file.plan.initiative.id} {task.id} attempt #{number}\n\n" * 8)
     (bundle / "output.log").write_text(LOG)
