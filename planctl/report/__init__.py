@@ -4,8 +4,8 @@ HTML site. One folder, no server and no JavaScript: it opens from disk or can be
     index.html                  overview of every plan: progress bar, phase table, ready/in progress/waiting/
                                 blocked/stale counts
     style.css
-    <plan>/index.html           one plan: dependency graph (SVG), phases and tasks with their evidence,
-                                attempts timeline and table, metric plots (all SVG, inline)
+    <plan>/index.html           one plan: dependency graph, phases and tasks with their evidence, attempts
+                                timeline and table, metric plots (the drawings are SVG inside the page)
     evidence/<plan>/<N>-summary.md, <N>-output.log
                                 attempt #N's summary and log (hard links or copies), linked from the table;
                                 one folder per plan, not per attempt: thousands of mkdirs cost seconds
