@@ -1,6 +1,6 @@
 """What a command loads: the read-only commands (status, next, validate) start in a fraction of a
 second because they import neither YAML library once the plans are in the parse cache, nor rich,
-jinja2, GitPython, markdown-it, matplotlib, the run engine or the report. Each check runs in a fresh interpreter."""
+jinja2, GitPython, markdown-it, the run engine or the report. Each check runs in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ HEAVY = (
     "jinja2",
     "git",
     "markdown_it",
-    "matplotlib",
     "planctl.engine",
     "planctl.report",
 )
