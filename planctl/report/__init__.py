@@ -98,9 +98,9 @@ def _evidence(bundles: BundleFolders, site: Site, plan_name: str, attempt: Attem
     """The bundle's summary and log inside the site (a published site has no reports/)."""
     bundle = bundles.resolve(attempt.bundle)
     found: dict[str, str | None] = dict.fromkeys(EVIDENCE_FILES)
-    for name in EVIDENCE_FILES if bundle is not None else ():
+    for name in EVIDENCE_FILES:
         relative = f"evidence/{plan_name}/{attempt.number}-{name}"
-        if site.link(relative, os.path.join(bundle, name)):
+        if bundle is not None and site.link(relative, os.path.join(bundle, name)):
             found[name] = relative
     return Evidence(summary=found["summary.md"], log=found["output.log"])
 

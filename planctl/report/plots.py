@@ -84,6 +84,7 @@ def plot(metric: MetricSeries) -> Plot:
 
     shown = [math.log10(v) for v in values] if log else values
     y_lo, y_hi = _padded(min(shown), max(shown)) if shown else (0.0, 1.0)
+    y_ticks: list[tuple[float, str]]
     if log:
         y_ticks = [(t, "10" + str(t).translate(_SUPERSCRIPT)) for t in _decades(y_lo, y_hi)]
     else:
