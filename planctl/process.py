@@ -15,7 +15,9 @@ is out of reach, as with any process-group supervisor.)
 planctl installs :func:`interruptible` around a run: SIGINT and SIGTERM then raise
 :class:`Interrupted` in the main thread, wherever it is. Sections that must not be cut in half
 (writing records, committing) run inside :func:`signals_deferred`, and while a command runs,
-:func:`run_command` only notes the signal, stops the command's group, then raises.
+:func:`run_command` only notes the signal (:func:`signals_noted`), stops the command's group, then
+raises. A caller that runs several commands at once (a triage run's chunks) uses the same pieces:
+:class:`RunningCommand` and :func:`signals_noted`.
 """
 
 from __future__ import annotations
@@ -125,26 +127,38 @@ def signals_deferred() -> Iterator[None]:
 _GATE = 'IFS= read -r -u {fd} _ || exit 125; exec {fd}<&-; exec bash -c "$1"'
 
 
-def run_command(
-    command: str,
-    cwd: Path,
-    env: dict[str, str],
-    deadline: float,
-    on_output: Callable[[bytes], None],
-    on_start: Callable[[Mark | None], None] = lambda _mark: None,
-) -> Finished:
-    """Run ``command`` with bash in a new session; its combined output goes to ``on_output``.
-
-    ``deadline`` is a :func:`time.monotonic` time. ``on_start`` receives the group leader's mark
-    before the command may begin. Raises
-    :class:`Interrupted` after ending the group when planctl receives SIGINT/SIGTERM. While the
-    command runs a signal is only noted, and acted on between short waits: an exception raised at
-    an arbitrary point (say, while the process is being started) could leave it running unobserved.
-    """
+@contextlib.contextmanager
+def signals_noted() -> Iterator[list[int]]:
+    """While the block runs, SIGINT/SIGTERM are only appended to the yielded list: the caller acts
+    on them between short waits, once what it started can be ended in order."""
     received: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in STOP_SIGNALS}
-    start = time.monotonic()
     try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class RunningCommand:
+    """A command started as :func:`run_command` starts it (new session, gate, output pump), left
+    for its caller to watch: :func:`run_command` waits for one; a triage run watches several."""
+
+    def __init__(self, process: subprocess.Popen[bytes], pump: threading.Thread) -> None:
+        self.process, self.pump = process, pump
+
+    @classmethod
+    def start(
+        cls,
+        command: str,
+        cwd: Path,
+        env: dict[str, str],
+        on_output: Callable[[bytes], None],
+        on_start: Callable[[Mark | None], None],
+        received: list[int],
+    ) -> RunningCommand:
+        """Start ``command``; it begins once ``on_start`` has had the group leader's mark, unless a
+        signal was noted in ``received`` meanwhile (then it never runs)."""
         gate_read, gate_write = os.pipe()
         try:
             process = subprocess.Popen(
@@ -162,22 +176,58 @@ def run_command(
             raise
         finally:
             os.close(gate_read)
-        pump = threading.Thread(target=_pump, args=(process.stdout, on_output), daemon=True)
-        pump.start()
+        running = cls(process, threading.Thread(target=_pump, args=(process.stdout, on_output), daemon=True))
+        running.pump.start()
         try:
             with os.fdopen(gate_write, "wb") as gate:
                 on_start(mark_of(process.pid))
                 if not received:
                     gate.write(b"go\n")
-            exit_code, stopped_by, leftovers = _wait(process, deadline, received)
         except BaseException:
-            _end_group(process)
+            running.end()
+            raise
+        return running
+
+    def exited(self) -> bool:
+        """Whether the command (its group's leader) has ended; its group may still have members."""
+        return _exited(self.process.pid)
+
+    def end(self) -> int:
+        """End the whole group (see :func:`_end_group`) and let the last output through; return how
+        many processes other than the leader were still running. The exit status is then in
+        ``self.process.returncode``."""
+        try:
+            return _end_group(self.process)
+        finally:
+            self.pump.join(timeout=KILL_GRACE_S)
+
+
+def run_command(
+    command: str,
+    cwd: Path,
+    env: dict[str, str],
+    deadline: float,
+    on_output: Callable[[bytes], None],
+    on_start: Callable[[Mark | None], None] = lambda _mark: None,
+) -> Finished:
+    """Run ``command`` with bash in a new session; its combined output goes to ``on_output``.
+
+    ``deadline`` is a :func:`time.monotonic` time. ``on_start`` receives the group leader's mark
+    before the command may begin. Raises
+    :class:`Interrupted` after ending the group when planctl receives SIGINT/SIGTERM. While the
+    command runs a signal is only noted, and acted on between short waits: an exception raised at
+    an arbitrary point (say, while the process is being started) could leave it running unobserved.
+    """
+    start = time.monotonic()
+    with signals_noted() as received:
+        running = RunningCommand.start(command, cwd, env, on_output, on_start, received)
+        try:
+            exit_code, stopped_by, leftovers = _wait(running.process, deadline, received)
+        except BaseException:
+            running.end()
             raise
         finally:
-            pump.join(timeout=KILL_GRACE_S)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            running.pump.join(timeout=KILL_GRACE_S)
     if received:
         raise Interrupted(received[0])
     return Finished(exit_code, round(time.monotonic() - start, 3), stopped_by, leftovers)
