@@ -12,9 +12,14 @@ is left of it, then templates, artifacts and checks run in a child process that 
 deadline (they read files the command left, which may never end). Everything the attempt wrote
 is redacted (planctl.redact) before it is recorded or committed.
 
-The steps (:func:`reserve`, :func:`execute`, :func:`write_summary`, :func:`record`) are shared by
-every kind of attempt; an :class:`AttemptKind` says which tasks a kind may run and what its outcome
-does to the task's state. :func:`run_attempt` drives the steps; ``planctl run`` is the kind RunKind.
+Steps, shared by every kind of attempt: :func:`reserve` (attempt #N and its bundle), the kind's
+``execute`` (fill the bundle, judge the outcome), :func:`record` (store, move the state, commit; the
+kind's ``conclude`` adds what its outcome means to the records and writes summary.md). An
+:class:`AttemptKind` says which tasks a kind may run, how it executes and what its outcome does to
+the task's state; :func:`run_attempt` drives the steps. ``planctl run`` is RunKind, ``planctl verify``
+VerifyKind: both execute a task's run spec (:func:`execute`), itself made of named steps that other
+kinds reuse: :func:`command_env` (the environment), :func:`run_in_bundle` (running one command into
+the bundle), :func:`render_artifacts` (templates) and :func:`judge_outcome` (the checks).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,13 +48,22 @@ from planctl.bundle import (
     redact_bundle,
     write_json,
 )
-from planctl.capture import ARCHIVE_NAME, LOG_NAME, OutputCapture
+from planctl.capture import Captured, OutputCapture
 from planctl.confine import Confinement
 from planctl.errors import PlanctlError
 from planctl.expect import RunFacts, judge
 from planctl.freshness import MANIFEST_NAME, task_manifest
 from planctl.graph import blockers
-from planctl.process import TIMEOUT, DeadlinePassed, Interrupted, Mark, call_in_child, run_command, signals_deferred
+from planctl.process import (
+    TIMEOUT,
+    DeadlinePassed,
+    Finished,
+    Interrupted,
+    Mark,
+    call_in_child,
+    run_command,
+    signals_deferred,
+)
 from planctl.project import Project
 from planctl.publish import derived_files, write_derived
 from planctl.readback import read_bounded
@@ -95,6 +109,8 @@ class Reservation:
     bundle: Bundle
     changed: list[Path]
     redactor: Redactor
+    # Bundle files redacted as they were written (command output, see run_in_bundle): sealing skips them.
+    captured: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -116,13 +132,35 @@ class AttemptKind(Protocol):
         """Refuse (PlanctlError) a task this kind may not run, else return the fields it records on the
         new attempt; called under the lock before reserving."""
 
+    def execute(
+        self, project: Project, reservation: Reservation, say: Callable[[str], None], echo: Callable[[bytes], None]
+    ) -> None:
+        """Fill the bundle and judge the attempt (in place). Interrupted records it as interrupted, a
+        PlanctlError as failed with the reason; either way the later steps still run."""
+
+    def conclude(self, project: Project, reservation: Reservation, records: Records) -> None:
+        """Once the outcome is known, under the lock with the records as stored: what the outcome adds
+        to ``records`` besides the attempt, and the bundle's summary.md (a broken template fails it)."""
+
     def settle(self, attempt: Attempt, before: TaskState) -> StateMove | None:
         """The state the task moves to once ``attempt`` has its outcome (None: it stays). It may note
         on the attempt why (its ``reason``)."""
 
 
+class RunSpecSteps:
+    """execute and conclude of the kinds that run a task's run spec (run, verify)."""
+
+    def execute(
+        self, project: Project, reservation: Reservation, say: Callable[[str], None], echo: Callable[[bytes], None]
+    ) -> None:
+        execute(project, reservation, say, echo)
+
+    def conclude(self, project: Project, reservation: Reservation, records: Records) -> None:
+        write_summary(project, reservation)
+
+
 @dataclass(frozen=True)
-class RunKind:
+class RunKind(RunSpecSteps):
     """``planctl run``: a runnable, ready task (any, with ``force``, blocked ones included); a pass closes it."""
 
     force: bool = False
@@ -208,7 +246,7 @@ def run_attempt(
             f"{reservation.plan_file.plan.initiative.id} {task_id}: {reservation.attempt.label}, "
             f"bundle {project.display(reservation.bundle.path)}"
         )
-        execute(project, reservation, say, echo)
+        kind.execute(project, reservation, say, echo)
     except Interrupted as signal_:
         if reservation is None:
             raise  # it came while waiting for the lock: nothing was reserved
@@ -217,19 +255,18 @@ def run_attempt(
     except PlanctlError as err:
         if reservation is None:
             raise  # refused before anything was reserved
-        _fail(reservation.attempt, "run", err)  # e.g. a broken template or its missing data
+        fail(reservation.attempt, "run", err)  # e.g. a broken template or its missing data
     except Exception as err:  # a planctl bug: the attempt is still recorded, then the error shows
         if reservation is None:
             raise
         unexpected = err
-        _fail(reservation.attempt, "planctl", PlanctlError(f"internal error: {type(err).__name__}: {err}"))
+        fail(reservation.attempt, "planctl", PlanctlError(f"internal error: {type(err).__name__}: {err}"))
     attempt = reservation.attempt
     attempt.finished = attempt.finished or utc_now()
     commit_id = None
     try:
         with signals_deferred():  # recording is never cut short; a signal meanwhile lands after it
             _seal(reservation)
-            write_summary(project, reservation)
             commit_id = record(project, reservation, kind, repo if commit else None)
     except Interrupted as signal_:
         interrupted = interrupted or signal_
@@ -240,7 +277,8 @@ def run_attempt(
     return RunResult(attempt, commit_id, interrupted)
 
 
-def _fail(attempt: Attempt, step: str, err: PlanctlError) -> None:
+def fail(attempt: Attempt, step: str, err: PlanctlError) -> None:
+    """The attempt failed at ``step``, for the reason ``err`` gives (recorded as a failed check)."""
     attempt.outcome = "failed"
     attempt.checks.append(Check(name=step, passed=False, detail=str(err)))
 
@@ -249,7 +287,7 @@ def _seal(reservation: Reservation) -> None:
     """Redact the bundle's files (the command may have written into it directly) and the attempt's
     own text, before either is recorded or committed."""
     redactor, attempt = reservation.redactor, reservation.attempt
-    redact_bundle(reservation.bundle, redactor, already={LOG_NAME, ARCHIVE_NAME})
+    redact_bundle(reservation.bundle, redactor, already=reservation.captured)
     attempt.reason = None if attempt.reason is None else redactor.text(attempt.reason)
     attempt.checks = [
         Check(name=redactor.text(c.name), passed=c.passed, detail=redactor.text(c.detail)) for c in attempt.checks
@@ -270,7 +308,7 @@ def write_summary(project: Project, reservation: Reservation) -> None:
             files=listing(bundle) + ["summary.md"],
         )
     except PlanctlError as err:  # the bundle is incomplete without its summary: say so, keep the rest
-        _fail(attempt, "summary.md", err)
+        fail(attempt, "summary.md", err)
         summary = f"# Attempt #{attempt.number}: {attempt.outcome}\n\nsummary.md.j2 failed: {err}\n"
     atomic_write_text(bundle.file("summary.md"), summary)
 
@@ -284,8 +322,8 @@ def reserve(project: Project, plan_name: str, task_id: str, kind: AttemptKind, r
         path = records_path(project, plan_file.name)
         records = load_records(path, plan_file.plan.initiative.id)
         fields = kind.admit(project, plan_file, phase, task, records)
-        run = task.run
-        assert run is not None  # every kind's admit refuses a task without one (require_run_spec)
+        # A kind may record its own command line (triage); otherwise the run spec's, if any.
+        command = fields.pop("command", task.run.command if task.run else None)
         records.reap_orphans(project.root)
         git = gitmeta.git_state(repo)
         bundle = create_bundle(project, plan_file.plan, phase)
@@ -298,7 +336,7 @@ def reserve(project: Project, plan_name: str, task_id: str, kind: AttemptKind, r
                 stamp=bundle.stamp,
                 outcome="running",
                 started=utc_now(),
-                command=run.command,
+                command=command,
                 bundle=project.display(bundle.path),
                 git={k: git[k] for k in ("commit", "branch", "dirty")} if git else None,
                 runner=ProcessMark.this_process(),
@@ -318,8 +356,7 @@ def reserve(project: Project, plan_name: str, task_id: str, kind: AttemptKind, r
 
 
 def _redactor(plan: Plan, task: Task) -> Redactor:
-    assert task.run is not None
-    env = {**os.environ, **plan.guard_env, **task.run.env}
+    env = {**os.environ, **plan.guard_env, **(task.run.env if task.run else {})}
     return Redactor.for_environment(env, plan.redact.names, plan.redact.patterns)
 
 
@@ -336,66 +373,128 @@ def require_run_spec(project: Project, plan_file: PlanFile, task: Task) -> None:
         raise PlanctlError(f"{where}: working directory {task.run.cwd} does not exist")
 
 
-def execute(
-    project: Project, reservation: Reservation, say: Callable[[str], None], echo: Callable[[bytes], None]
-) -> None:
-    """Fill the bundle and judge the attempt (in place). May raise Interrupted."""
-    plan, task = reservation.plan_file.plan, reservation.task
-    attempt, bundle, spec = reservation.attempt, reservation.bundle, task.run
-    assert spec is not None
-    deadline = time.monotonic() + spec.timeout  # the whole attempt: command, templates, checks
+@dataclass(frozen=True)
+class CommandEnv:
+    """Where the attempt's commands run and with what environment."""
+
+    cwd: Path
+    variables: dict[str, str]  # what planctl sets: guard environment, the task's, PLANCTL_*, extras
+    env: dict[str, str]  # the whole environment
+    confinement: Confinement
+
+    def adding(self, extra: dict[str, str]) -> CommandEnv:
+        return replace(self, variables={**self.variables, **extra}, env={**self.env, **extra})
+
+
+def command_env(project: Project, reservation: Reservation, extra: dict[str, str] | None = None) -> CommandEnv:
+    """Step: the environment of the attempt's commands. The plan's guard environment, the task's run
+    environment, the ``PLANCTL_*`` variables and ``extra`` over planctl's own; the working directory
+    is the run spec's (the project root for a task without one)."""
+    plan, task, attempt, bundle = (
+        reservation.plan_file.plan,
+        reservation.task,
+        reservation.attempt,
+        reservation.bundle,
+    )
     confinement = Confinement.of(project.root, plan)
-    cwd = confinement.resolve("cwd", spec.cwd, project.root, {}).resolve()
+    cwd = confinement.resolve("cwd", task.run.cwd, project.root, {}).resolve() if task.run else project.root
     variables = {
         **plan.guard_env,
-        **spec.env,
+        **(task.run.env if task.run else {}),
         "PLANCTL_BUNDLE": str(bundle.path),
         "PLANCTL_STAMP": bundle.stamp,
         "PLANCTL_ATTEMPT": str(attempt.number),
         "PLANCTL_PLAN": plan.initiative.id,
         "PLANCTL_TASK": task.id,
         "PLANCTL_ROOT": str(project.root),
+        **(extra or {}),
     }
-    if spec.command and (_PYTEST.search(spec.command) or spec.expect.junit):
-        # PYTEST_ADDOPTS reaches pytest however the command starts it (env ..., python -m, scripts).
-        extra = f"--junitxml={bundle.file('junit.xml')}"
-        variables["PYTEST_ADDOPTS"] = f"{os.environ.get('PYTEST_ADDOPTS', '')} {extra}".strip()
     # Tools installed beside planctl (pytest, nanobrag, planctl) are found even without an activated venv.
     tools = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
     if tools not in path.split(os.pathsep):
         path = os.pathsep.join(filter(None, [tools, path]))
-    env = {**os.environ, "PATH": path, **variables}
-    write_json(bundle.file("env.json"), environment_snapshot(plan.guard_env, spec.env, env))
-    # The inputs as the command finds them: the evidence is about this content.
-    manifest = task_manifest(project, reservation.plan_file, task)
-    write_json(bundle.file(MANIFEST_NAME), manifest.as_json())
-    attempt.inputs_digest = manifest.digest
+    return CommandEnv(cwd, variables, {**os.environ, "PATH": path, **variables}, confinement)
+
+
+def junit_request(path: Path) -> dict[str, str]:
+    """The variable that makes pytest write junit XML to ``path``: PYTEST_ADDOPTS reaches pytest
+    however the command starts it (env ..., python -m, scripts)."""
+    return {"PYTEST_ADDOPTS": f"{os.environ.get('PYTEST_ADDOPTS', '')} --junitxml={path}".strip()}
+
+
+def open_capture(
+    reservation: Reservation, folder: Path, command: str, env: CommandEnv, echo: Callable[[bytes], None]
+) -> OutputCapture:
+    """commands.txt in ``folder`` (how to rerun ``command``), and the capture of its output there:
+    redacted as it arrives and bounded by the plan's limits (planctl.capture)."""
+    atomic_write_text(folder / "commands.txt", commands_text(command, env.cwd, env.variables))
+    limits = reservation.plan_file.plan.limits
+    capture = OutputCapture(folder, reservation.redactor, limits.log_bytes, limits.log_archive_bytes, echo)
+    reservation.captured.update(
+        str(p.relative_to(reservation.bundle.path)) for p in (capture.log_path, capture.archive_path)
+    )
+    return capture
+
+
+def run_in_bundle(
+    project: Project,
+    reservation: Reservation,
+    command: str,
+    env: CommandEnv,
+    deadline: float,
+    echo: Callable[[bytes], None],
+    *,
+    folder: Path | None = None,
+    note: Callable[[Mark | None], None] | None = None,
+) -> tuple[Finished, Captured]:
+    """Step: run one command of the attempt until ``deadline`` (monotonic), into ``folder`` (the
+    bundle by default): commands.txt, output.log, exit_code.txt. ``note`` records its process group
+    before it may start (default: as the attempt's ``group``). May raise Interrupted."""
+    folder = folder or reservation.bundle.path
+    capture = open_capture(reservation, folder, command, env, echo)
+    try:
+        finished = run_command(
+            command,
+            env.cwd,
+            env.env,
+            deadline,
+            capture.feed,
+            note or functools.partial(_note_group, project, reservation),
+        )
+    except OSError as err:
+        raise PlanctlError(f"cannot start the command: {err.strerror or err}") from None
+    finally:
+        captured = capture.close()
+    atomic_write_text(folder / "exit_code.txt", f"{finished.exit_code}\n")
+    return finished, captured
+
+
+def execute(
+    project: Project, reservation: Reservation, say: Callable[[str], None], echo: Callable[[bytes], None]
+) -> None:
+    """Run the task's run spec: fill the bundle and judge the attempt (in place). May raise Interrupted."""
+    attempt, bundle, spec = reservation.attempt, reservation.bundle, reservation.task.run
+    assert spec is not None
+    deadline = time.monotonic() + spec.timeout  # the whole attempt: command, templates, checks
+    wants_junit = spec.command and (_PYTEST.search(spec.command) or spec.expect.junit)
+    env = command_env(project, reservation, junit_request(bundle.file("junit.xml")) if wants_junit else None)
+    write_json(bundle.file("env.json"), environment_snapshot(reservation.plan_file.plan.guard_env, spec.env, env.env))
+    _record_inputs(project, reservation)
     exit_code = None
     if spec.command:
-        atomic_write_text(bundle.file("commands.txt"), commands_text(spec.command, cwd, variables))
-        limits = plan.limits
-        capture = OutputCapture(bundle.path, reservation.redactor, limits.log_bytes, limits.log_archive_bytes, echo)
-        try:
-            finished = run_command(
-                spec.command, cwd, env, deadline, capture.feed, functools.partial(_note_group, project, reservation)
-            )
-        except OSError as err:
-            raise PlanctlError(f"cannot start the command: {err.strerror or err}") from None
-        finally:
-            captured = capture.close()
+        finished, captured = run_in_bundle(project, reservation, spec.command, env, deadline, echo)
         if captured.cut:
             attempt.metrics["output_bytes"] = captured.total_bytes
         exit_code = attempt.exit_code = finished.exit_code
         attempt.duration_s = finished.duration_s
-        atomic_write_text(bundle.file("exit_code.txt"), f"{finished.exit_code}\n")
         if finished.leftovers:
             say(f"planctl: ended {finished.leftovers} process(es) that the command left running")
         if finished.stopped_by == TIMEOUT:
             attempt.outcome, attempt.reason = "interrupted", f"timeout after {spec.timeout:g} s"
             attempt.finished = utc_now()
             return
-    judged = functools.partial(_after_command, project, reservation, cwd, env, exit_code, confinement)
+    judged = functools.partial(_after_command, project, reservation, env, exit_code)
     try:
         checks, metrics = call_in_child(judged, deadline)
     except DeadlinePassed:
@@ -408,45 +507,54 @@ def execute(
     attempt.finished = utc_now()
 
 
+def _record_inputs(project: Project, reservation: Reservation) -> None:
+    """The inputs as the command finds them (inputs.json, and their digest on the attempt): the
+    evidence is about this content."""
+    manifest = task_manifest(project, reservation.plan_file, reservation.task)
+    write_json(reservation.bundle.file(MANIFEST_NAME), manifest.as_json())
+    reservation.attempt.inputs_digest = manifest.digest
+
+
 def _note_group(project: Project, reservation: Reservation, mark: Mark | None) -> None:
-    """Record the command's process group before the command may start, so that a planctl killed
-    outright leaves a group the next run can find and end."""
-    attempt = reservation.attempt
-    attempt.group = ProcessMark.of(mark)
-    if attempt.group is None:
-        return  # no /proc: nothing reliable to record
+    group = ProcessMark.of(mark)
+    if group is not None:  # without /proc there is nothing reliable to record
+        note_process(project, reservation, lambda attempt: setattr(attempt, "group", group))
+
+
+def note_process(project: Project, reservation: Reservation, update: Callable[[Attempt], None]) -> None:
+    """Apply ``update`` (a process group the attempt started) to the attempt and to its stored
+    record, under the lock, before that process may start: a planctl killed outright then leaves a
+    group the next run can find and end."""
+    update(reservation.attempt)
     with project_lock(project.lock_path, give_up_on_signal=False):
         path = records_path(project, reservation.plan_file.name)
         records = load_records(path, reservation.plan_file.plan.initiative.id)
-        records.attempt(attempt.number).group = attempt.group
+        update(records.attempt(reservation.attempt.number))
         save_records(path, records)
 
 
 def _after_command(
-    project: Project,
-    reservation: Reservation,
-    cwd: Path,
-    env: dict[str, str],
-    exit_code: int | None,
-    confinement: Confinement,
+    project: Project, reservation: Reservation, env: CommandEnv, exit_code: int | None
 ) -> tuple[list[Check], dict[str, Any]]:
     """Render templates, copy artifacts and judge the checks; runs in a child process that the
     attempt's deadline can kill (see call_in_child). Templates render after the command, so a
     design packet can quote what the command measured."""
-    plan, phase, task, bundle = (
-        reservation.plan_file.plan,
-        reservation.phase,
-        reservation.task,
-        reservation.bundle,
-    )
-    spec = task.run
+    plan, bundle, spec = reservation.plan_file.plan, reservation.bundle, reservation.task.run
     assert spec is not None
-    limit = plan.limits.read_bytes
+    render_artifacts(project, reservation, env)
+    problems = collect_artifacts(spec.artifacts, env.cwd, bundle, env.env, env.confinement, plan.limits.artifact_bytes)
+    return judge_outcome(project, reservation, env, exit_code, problems)
+
+
+def render_artifacts(project: Project, reservation: Reservation, env: CommandEnv) -> None:
+    """Step: the run spec's templates, rendered into the bundle with the JSON data they name."""
+    plan, spec = reservation.plan_file.plan, reservation.task.run
+    assert spec is not None
     for artifact in spec.render:
-        target = bundle.file(artifact.output)
+        target = reservation.bundle.file(artifact.output)
         target.parent.mkdir(parents=True, exist_ok=True)
         data = {
-            name: _json_input(confinement.resolve("template data", path, cwd, env), limit)
+            name: _json_input(env.confinement.resolve("template data", path, env.cwd, env.env), plan.limits.read_bytes)
             for name, path in artifact.data.items()
         }
         atomic_write_text(
@@ -455,20 +563,28 @@ def _after_command(
                 project,
                 artifact.template,
                 plan=plan,
-                phase=phase,
-                task=task,
+                phase=reservation.phase,
+                task=reservation.task,
                 attempt=reservation.attempt,
                 evidence=_earlier_attempts(project, reservation),
                 vars=artifact.vars,
                 data=data,
             ),
         )
-    artifact_problems = collect_artifacts(spec.artifacts, cwd, bundle, env, confinement, plan.limits.artifact_bytes)
+
+
+def judge_outcome(
+    project: Project, reservation: Reservation, env: CommandEnv, exit_code: int | None, problems: list[Check]
+) -> tuple[list[Check], dict[str, Any]]:
+    """Step: the run spec's expectations judged against what the command left (exit status, junit
+    XML, files, metrics) and the artifact ``problems``; returns the checks and the metrics read."""
+    spec, limit = reservation.task.run, reservation.plan_file.plan.limits.read_bytes
+    assert spec is not None
     try:
-        junit: dict[str, int] | str | None = junit_counts(bundle.file("junit.xml"), limit)
+        junit: dict[str, int] | str | None = junit_counts(reservation.bundle.file("junit.xml"), limit)
     except PlanctlError as err:
         junit = str(err)
-    facts = RunFacts(exit_code, junit, cwd, env, confinement, artifact_problems, limit)
+    facts = RunFacts(exit_code, junit, env.cwd, env.env, env.confinement, problems, limit)
     return judge(spec.expect, facts)
 
 
@@ -491,13 +607,15 @@ def _earlier_attempts(project: Project, reservation: Reservation) -> list[Attemp
 
 
 def record(project: Project, reservation: Reservation, kind: AttemptKind, repo: Repo | None) -> str | None:
-    """Store the outcome, move the task's state, regenerate views and commit: one locked step."""
+    """Store the outcome (with what the kind concludes from it), move the task's state, regenerate
+    views and commit: one locked step."""
     attempt = reservation.attempt
     with project_lock(project.lock_path):
         plan_files = read_all(project)
         plan_file = select_plan(project, plan_files, reservation.plan_file.name)
         path = records_path(project, plan_file.name)
         records = load_records(path, plan_file.plan.initiative.id)
+        kind.conclude(project, reservation, records)
         _replace(records, attempt)
         before = plan_file.task(attempt.task).state
         move = kind.settle(attempt, before)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from planctl.engine import StateMove, require_run_spec
+from planctl.engine import RunSpecSteps, StateMove, require_run_spec
 from planctl.errors import PlanctlError
 from planctl.freshness import Hasher, last_pass, plan_freshness
 from planctl.project import Project
@@ -22,7 +22,7 @@ from planctl.store import PlanFile
 
 
 @dataclass(frozen=True)
-class VerifyKind:
+class VerifyKind(RunSpecSteps):
     """A done task with a run spec; a failure reopens it."""
 
     name: AttemptKindName = "verify"
