@@ -1,4 +1,5 @@
-"""The evidence bundle of one attempt: reports/<artifacts root>/phase_<x>/<STAMP>/.
+"""The evidence bundle of one attempt: reports/<artifacts root>/phase_<x>/<STAMP>/ (a triage run's
+chunks have folders of their own in it: chunks/chunk_NN/).
 
 commands.txt   how to rerun the command (directory, environment, command line)
 output.log     the command's combined stdout and stderr, as streamed
@@ -113,18 +114,26 @@ def _device(run_env: dict[str, str]) -> str:
 _JUNIT_ATTRIBUTES = (("tests", "tests"), ("failed", "failures"), ("errors", "errors"), ("skipped", "skipped"))
 
 
-def junit_counts(path: Path, limit: int) -> dict[str, int] | None:
-    """passed/failed/errors/skipped/tests summed over the test suites of a junit XML file; None
-    when there is none. A file over ``limit`` bytes, not XML, or with counts that are not whole
-    numbers is a PlanctlError saying so."""
+def read_junit(path: Path, limit: int) -> ET.Element | None:
+    """The root element of a junit XML file; None when there is none. A file over ``limit`` bytes
+    or not XML is a PlanctlError saying so."""
     try:
         data = read_bounded(path, limit)
     except FileNotFoundError:
         return None
     try:
-        root = ET.fromstring(data)
+        return ET.fromstring(data)
     except ET.ParseError as err:
         raise PlanctlError(f"{path} is not junit XML: {err}") from None
+
+
+def junit_counts(path: Path, limit: int) -> dict[str, int] | None:
+    """passed/failed/errors/skipped/tests summed over the test suites of a junit XML file; None
+    when there is none. A file over ``limit`` bytes, not XML, or with counts that are not whole
+    numbers is a PlanctlError saying so."""
+    root = read_junit(path, limit)
+    if root is None:
+        return None
     suites = [root] if root.tag == "testsuite" else root.iter("testsuite")
     totals = {"tests": 0, "failed": 0, "errors": 0, "skipped": 0}
     for suite in suites:

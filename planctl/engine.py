@@ -83,6 +83,8 @@ from planctl.redact import Redactor
 from planctl.safeio import atomic_write_text, project_lock
 from planctl.schema import Phase, Plan, Task, TaskState
 from planctl.store import PlanFile, read_all, save_plan, select_plan, set_task_state
+from planctl.triage.clusters import cluster_tests
+from planctl.triage.junit import junit_outcomes
 from planctl.views import render_template
 
 if TYPE_CHECKING:
@@ -477,7 +479,7 @@ def execute(
     attempt, bundle, spec = reservation.attempt, reservation.bundle, reservation.task.run
     assert spec is not None
     deadline = time.monotonic() + spec.timeout  # the whole attempt: command, templates, checks
-    wants_junit = spec.command and (_PYTEST.search(spec.command) or spec.expect.junit)
+    wants_junit = spec.command and (_PYTEST.search(spec.command) or spec.expect.junit or spec.expect.clusters)
     env = command_env(project, reservation, junit_request(bundle.file("junit.xml")) if wants_junit else None)
     write_json(bundle.file("env.json"), environment_snapshot(reservation.plan_file.plan.guard_env, spec.env, env.env))
     _record_inputs(project, reservation)
@@ -580,11 +582,18 @@ def judge_outcome(
     XML, files, metrics) and the artifact ``problems``; returns the checks and the metrics read."""
     spec, limit = reservation.task.run, reservation.plan_file.plan.limits.read_bytes
     assert spec is not None
+    junit_path = reservation.bundle.file("junit.xml")
     try:
-        junit: dict[str, int] | str | None = junit_counts(reservation.bundle.file("junit.xml"), limit)
+        junit: dict[str, int] | str | None = junit_counts(junit_path, limit)
     except PlanctlError as err:
         junit = str(err)
     facts = RunFacts(exit_code, junit, env.cwd, env.env, env.confinement, problems, limit)
+    if spec.expect.clusters:  # "cluster Cn passes": its tests, from the triage records, in this run's junit XML
+        try:
+            outcomes: dict[tuple[str, str], str] | str | None = junit_outcomes(junit_path, limit)
+        except PlanctlError as err:
+            outcomes = str(err)
+        facts = replace(facts, cluster_tests=cluster_tests(project, spec.expect.clusters), junit_tests=outcomes)
     return judge(spec.expect, facts)
 
 
@@ -667,5 +676,6 @@ def _message(plan_file: PlanFile, attempt: Attempt) -> str:
             "Stamp": attempt.stamp,
             "Exit-Code": attempt.exit_code,
             "Source-Commit": attempt.git.get("commit") if attempt.git else None,
+            **(attempt.triage.trailers() if attempt.triage else {}),
         },
     )

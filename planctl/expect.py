@@ -26,6 +26,7 @@ from planctl.errors import PlanctlError
 from planctl.readback import read_bounded
 from planctl.records import Check
 from planctl.schema import Expectations, FileCheck, Limits, MetricThreshold
+from planctl.triage.junit import junit_name
 
 _COMPARE = {
     "==": operator.eq,
@@ -47,6 +48,9 @@ class RunFacts:
     confinement: Confinement
     artifact_problems: list[Check] = field(default_factory=list)
     read_limit: int = Limits().read_bytes
+    cluster_tests: dict[str, list[str]] = field(default_factory=dict)  # the tests of each cluster it names
+    # per-test outcomes of the junit XML, why it could not be read, or None: no XML
+    junit_tests: dict[tuple[str, str], str] | str | None = None
 
     def path(self, what: str, text: str) -> Path:
         return self.confinement.resolve(what, text, self.cwd, self.env)
@@ -78,6 +82,7 @@ def judge(expect: Expectations, facts: RunFacts) -> tuple[list[Check], dict[str,
             metrics[f"{threshold.file}:{threshold.select}"] = _summary(values)
     checks += [_file_check(spec, facts) for spec in expect.files]
     checks += facts.artifact_problems
+    checks += [_cluster_check(cluster, facts) for cluster in expect.clusters]
     return checks, metrics
 
 
@@ -177,6 +182,25 @@ def _summary(labelled: list[tuple[str, float]]) -> dict[str, Any]:
         summary["values"] = values
         summary["labels"] = [label for label, _ in labelled]
     return summary
+
+
+def _cluster_check(cluster: str, facts: RunFacts) -> Check:
+    """Every test of the cluster ran in this run and passed (read from its junit XML)."""
+    name = f"cluster {cluster} passes"
+    tests = facts.cluster_tests.get(cluster)
+    if tests is None:
+        return Check(name=name, passed=False, detail="no triage run or historical declaration knows this cluster")
+    if facts.junit_tests is None:
+        return Check(name=name, passed=False, detail="no junit XML was written (is the command pytest?)")
+    if isinstance(facts.junit_tests, str):
+        return Check(name=name, passed=False, detail=facts.junit_tests)
+    outcomes = {test: facts.junit_tests.get(junit_name(test)) for test in tests}
+    missing = [t for t, o in outcomes.items() if o is None]
+    failing = [t for t, o in outcomes.items() if o not in (None, "passed")]
+    detail = f"{len(tests) - len(missing) - len(failing)} of {len(tests)} tests passed"
+    detail += f"; not passing: {', '.join(failing)}" if failing else ""
+    detail += f"; did not run: {', '.join(missing)}" if missing else ""
+    return Check(name=name, passed=not missing and not failing, detail=detail)
 
 
 def _file_check(spec: FileCheck, facts: RunFacts) -> Check:

@@ -2,7 +2,8 @@
 
     ledgers/fix_plan.md             index of initiatives, then per initiative: reproduction,
                                     artifacts root, attempts history, next actions
-    ledgers/remediation_tracker.md  executive summary and cluster table
+    ledgers/remediation_tracker.md  executive summary (triage baseline, initiatives), failure clusters
+                                    with their plans, remediation plans, per-cluster detail
 
 Docs may embed generated blocks: a line ``<!-- planctl:NAME [PLAN] -->`` and a later line
 ``<!-- planctl:end -->``; everything between them is replaced by macro NAME of blocks.md.j2.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from planctl.docblocks import refresh_blocks
@@ -23,6 +24,8 @@ from planctl.project import Project
 from planctl.records import Attempt, Records, load_records, records_path
 from planctl.schema import Phase, Plan, Task, TaskState
 from planctl.store import PlanFile
+from planctl.triage.model import Cluster
+from planctl.triage.view import triage_view
 from planctl.views import GENERATED_MARKER, environment, render_template, template_errors, view_path
 
 FIX_PLAN = "fix_plan.md"
@@ -44,6 +47,7 @@ class Entry:
     status: str
     attempts: list[Attempt]
     ready: list[tuple[Phase, Task]]
+    registry: list[Cluster] = field(default_factory=list)  # failure clusters: only the triage initiative has any
 
     @property
     def blocked(self) -> list[tuple[Phase, Task]]:
@@ -59,7 +63,7 @@ class Entry:
 
     @property
     def cluster(self) -> str:
-        return self.plan.cluster or "—"  # sorts after every named cluster
+        return ", ".join(self.plan.cluster) or "—"  # sorts after every named cluster
 
     @property
     def reproduction(self) -> str | None:
@@ -106,13 +110,14 @@ def entries(project: Project, plan_files: list[PlanFile], records_in_memory: dic
                 plan_status(counts, len(ready)),
                 records.attempts,
                 ready,
+                records.clusters,
             )
         )
     return found
 
 
 def ledger_files(project: Project, ledger: list[Entry]) -> dict[Path, str]:
-    context = {"entries": ledger, "totals": _totals(ledger), "marker": GENERATED_MARKER}
+    context = {"entries": ledger, "totals": _totals(ledger), "marker": GENERATED_MARKER, "triage": triage_view(ledger)}
     return {
         project.ledgers_dir / FIX_PLAN: render_template(project, f"{FIX_PLAN}.j2", **context),
         project.ledgers_dir / TRACKER: render_template(project, f"{TRACKER}.j2", **context),

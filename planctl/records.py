@@ -1,5 +1,6 @@
 """Per-plan records of what happened to a plan's tasks, stored as attempts/<plan>.yaml: numbered
-run attempts and state transitions.
+run attempts and state transitions. The triage initiative's records also hold its triage runs
+(attempts of kind ``triage``) and the failure clusters they found (planctl.triage.model).
 
 Only planctl writes these files, always under the project lock and atomically. They are, with the
 plans, the source of truth that ledgers are generated from.
@@ -28,6 +29,7 @@ from planctl.parsecache import TooLarge, cached_data
 from planctl.project import Project
 from planctl.safeio import atomic_write_text
 from planctl.schema import State, StrictModel
+from planctl.triage.model import Cluster, TriageRun
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
@@ -55,7 +57,7 @@ class Check(StrictModel):
 
 
 Outcome = Literal["running", "passed", "failed", "interrupted"]
-AttemptKindName = Literal["run", "verify"]
+AttemptKindName = Literal["run", "verify", "triage"]
 
 
 class ProcessMark(StrictModel):
@@ -80,7 +82,9 @@ class ProcessMark(StrictModel):
 
 class Attempt(StrictModel):
     number: int
-    kind: AttemptKindName = Field("run", description="run: planctl run; verify: a done task re-checked")
+    kind: AttemptKindName = Field(
+        "run", description="run: planctl run; verify: a done task re-checked; triage: a full-suite triage run"
+    )
     verifies: int | None = Field(None, description="verify: the passing attempt it re-checks")
     task: str
     phase: str
@@ -101,6 +105,8 @@ class Attempt(StrictModel):
     pid: int = Field(default_factory=os.getpid)
     runner: ProcessMark | None = Field(None, description="the planctl process running it")
     group: ProcessMark | None = Field(None, description="leader of the command's process group (pgid = its pid)")
+    groups: list[ProcessMark] | None = Field(None, description="leaders of the process groups of a triage run's chunks")
+    triage: TriageRun | None = Field(None, description="a triage run's totals, chunks and slowest tests")
 
     @property
     def label(self) -> str:
@@ -112,6 +118,7 @@ class Records(StrictModel):
     initiative: str
     attempts: list[Attempt] = Field(default_factory=list)
     transitions: list[Transition] = Field(default_factory=list)
+    clusters: list[Cluster] = Field(default_factory=list, description="the triage initiative's failure clusters")
 
     def attempt(self, number: int) -> Attempt:
         return next(a for a in self.attempts if a.number == number)
@@ -127,11 +134,10 @@ class Records(StrictModel):
         for attempt in orphans:
             attempt.outcome = "interrupted"
             attempt.reason = f"planctl process {attempt.pid} ended before recording an outcome"
-            if attempt.group is not None:
-                marker = f"PLANCTL_BUNDLE={root / attempt.bundle}"
-                ended = process.end_leftovers(attempt.group.mark, marker)
-                if ended:
-                    attempt.reason += f"; {ended} process(es) of its command were still running and were ended"
+            marker = f"PLANCTL_BUNDLE={root / attempt.bundle}"
+            ended = sum(process.end_leftovers(g.mark, marker) for g in [attempt.group, *(attempt.groups or [])] if g)
+            if ended:
+                attempt.reason += f"; {ended} process(es) of its command were still running and were ended"
         return orphans
 
 
@@ -194,6 +200,8 @@ def load_records(path: Path, initiative: str) -> Records:
 def save_records(path: Path, records: Records) -> bool:
     data = records.model_dump(mode="json", exclude_none=True)
     buffer = io.StringIO()
+    if not data["clusters"]:
+        del data["clusters"]  # only the triage initiative has any
     _yaml().dump(data, buffer)
     changed = atomic_write_text(path, buffer.getvalue())
     cached_data(buffer.getvalue(), lambda _: data, MAX_RECORD_VALUES)  # the next read costs no parse

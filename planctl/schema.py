@@ -38,6 +38,9 @@ _SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV_PREFIX = "PLANCTL_"  # planctl sets these for each run
 
 
+CLUSTER_PATTERN = r"^C[1-9][0-9]*$"
+
+
 class TaskState(str, Enum):
     OPEN = "[ ]"
     IN_PROGRESS = "[P]"
@@ -189,6 +192,31 @@ EnvMap = Annotated[dict[EnvName, EnvValue], BeforeValidator(_env_value)]
 PathText = Annotated[str, AfterValidator(_path_text)]
 """A path as the command sees it: ``$VARS`` expanded, relative to the run's cwd; confined to the
 project unless the plan lists an ``outside_paths`` folder that holds it."""
+
+
+def _cluster_ids(value: Any) -> Any:
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, list):
+        for item in items:
+            if not (isinstance(item, str) and re.fullmatch(CLUSTER_PATTERN, item)):
+                raise ValueError(f"{item!r} is not a cluster id (C1, C2, ... as `planctl triage show` lists them)")
+    return items
+
+
+# One id or a list of them in YAML; always a list in the model.
+ClusterIds = Annotated[
+    list[str],
+    BeforeValidator(_cluster_ids),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": CLUSTER_PATTERN},
+                {"type": "array", "items": {"type": "string", "pattern": CLUSTER_PATTERN}},
+            ],
+            "description": "triage cluster id(s), e.g. C19 or [C3, C19]",
+        }
+    ),
+]
 Ref = Annotated[
     Reference,
     BeforeValidator(_reference),
@@ -264,6 +292,10 @@ class Expectations(StrictModel):
     junit: JunitCounts | None = None
     metrics: list[MetricThreshold] = Field(default_factory=list)
     files: list[FileCheck] = Field(default_factory=list)
+    clusters: ClusterIds = Field(
+        default_factory=list,
+        description="triage clusters that must pass: each of their tests ran and passed in this run's junit XML",
+    )
 
 
 class TemplateArtifact(StrictModel):
@@ -306,6 +338,8 @@ class RunSpec(StrictModel):
         # A spec with only file or metric checks proves a task done by hand (an edit, say).
         if self.command is None and not (self.render or self.expect.files or self.expect.metrics):
             raise ValueError("a run spec needs a command, a template to render, or file/metric checks")
+        if self.expect.clusters and self.command is None:
+            raise ValueError("expect.clusters needs a command: the cluster's tests must run under pytest")
         return self
 
 
@@ -417,6 +451,33 @@ class Redaction(StrictModel):
     )
 
 
+class HistoricalCluster(StrictModel):
+    """A failure cluster recorded before planctl's triage (in another tool or project): its id is
+    kept, and a triage run here resolves it once all of its tests pass."""
+
+    id: str = Field(pattern=CLUSTER_PATTERN)
+    tests: list[str] = Field(min_length=1, description="pytest node ids of its failing tests, as collected here")
+    origin: str = Field(description="where and when it was recorded, e.g. the originating project's triage run")
+    summary: str = Field("", description="what failed, in words")
+
+
+class TriageSettings(StrictModel):
+    """Defaults of `planctl triage run` for the initiative that owns the project's full-suite triage."""
+
+    task: str | None = Field(
+        None, description="the task whose attempts the triage runs are (its phase names their folder); default: first"
+    )
+
+    args: list[str] = Field(default_factory=list, description="pytest arguments when the command line gives none")
+    chunks: int = Field(4, ge=1, description="how many chunks to split the suite into")
+    split: Literal["balanced", "file"] = Field(
+        "balanced", description="balanced: by recorded durations; file: one chunk per test file"
+    )
+    jobs: int = Field(1, ge=1, description="chunks run at once")
+    timeout_per_chunk: float = Field(1800, gt=0, description="seconds before a chunk is stopped")
+    historical_clusters: list[HistoricalCluster] = Field(default_factory=list)
+
+
 class Plan(StrictModel):
     schema_version: Literal[1] = 1
     initiative: Initiative
@@ -431,12 +492,17 @@ class Plan(StrictModel):
     limits: Limits = Field(default_factory=Limits)
     redact: Redaction = Field(default_factory=Redaction)
     reproduction: Command | None = Field(None, description="the command that shows the problem")
-    cluster: str | None = Field(None, description="failure cluster, e.g. C19")
+    cluster: ClusterIds = Field(
+        default_factory=list, description="failure cluster(s) this plan fixes, e.g. C19 (`planctl triage link` sets it)"
+    )
     prior_attempts: int = Field(0, ge=0, description="attempts made before planctl; numbering continues after")
     context: Context = Field(default_factory=Context)
     phases: list[Phase]
     exit_criteria_summary: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    triage: TriageSettings | None = Field(
+        None, description="makes this plan the project's triage initiative (`planctl triage run`)"
+    )
 
     @property
     def bundle_root(self) -> str:

@@ -222,21 +222,22 @@ def set_task_state(
     quoted = (
         type(old) if isinstance(old, (SingleQuotedScalarString, DoubleQuotedScalarString)) else SingleQuotedScalarString
     )
-    _put_after(node, "state", quoted(state.value), after="description")
+    put_after(node, "state", quoted(state.value), after="description")
     if state.value != old and "marker" in node:
         del node["marker"]
     if state in (TaskState.SKIPPED, TaskState.BLOCKED):
-        _put_after(node, "reason", reason, after="state")
+        put_after(node, "reason", reason, after="state")
     elif "reason" in node:
         del node["reason"]
     if state is TaskState.BLOCKED and waits_on:
-        _put_after(node, "waits_on", CommentedSeq(waits_on), after="reason")
+        put_after(node, "waits_on", CommentedSeq(waits_on), after="reason")
     elif "waits_on" in node:
         del node["waits_on"]
     plan_file.plan = Plan.model_validate(plan_file.doc)
 
 
-def _put_after(node: Any, key: str, value: Any, after: str) -> None:
+def put_after(node: Any, key: str, value: Any, after: str) -> None:
+    """Set ``key`` in a round-trip mapping; a new key goes right after ``after`` (or last)."""
     if key in node:
         node[key] = value
     else:

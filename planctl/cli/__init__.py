@@ -16,6 +16,7 @@ from planctl.cli import (  # noqa: F401  (importing a command module registers i
     set_state,
     show,
     status,
+    triage,
     validate,
     verify,
 )

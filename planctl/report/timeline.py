@@ -1,6 +1,6 @@
 """Layout of a plan's attempts timeline, drawn as SVG by ``report/timeline.svg.j2``: one row per
-task, one mark per attempt in the order they were made (a circle for run, a diamond for verify),
-coloured by outcome."""
+task, one mark per attempt in the order they were made (a circle for run, a diamond for verify and
+triage), coloured by outcome."""
 
 from __future__ import annotations
 

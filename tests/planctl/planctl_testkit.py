@@ -150,9 +150,14 @@ def init_repo(root: Path, plan: str) -> Path:
     write(root / "tests" / "test_fail.py", "def test_fail():\n    assert 1 == 2\n")
     write(root / "tools" / "probe.py", PROBE)
     write(root / ".gitignore", ".planctl.lock\nout/\n")
+    return commit_everything(root, "initial")
+
+
+def commit_everything(root: Path, message: str) -> Path:
+    """Make ``root`` a git repository whose first commit holds everything in it."""
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.email", "planctl@example.com")
     git(root, "config", "user.name", "planctl tests")
     git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial")
+    git(root, "commit", "-q", "-m", message)
     return root
