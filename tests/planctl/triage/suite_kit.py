@@ -130,6 +130,7 @@ def test_parse_plus_one():
     assert parse("7") == 8
 """,
     "tests/test_zz_hang.py": """\
+import json
 import os
 import time
 from pathlib import Path
@@ -140,6 +141,9 @@ def test_before_hang():
 
 
 def test_hangs():
+    # What the chunk's process got from planctl: the plan's guard environment and the attempt's variables.
+    names = ("TRIAGE_GUARD", "PLANCTL_PLAN", "PLANCTL_TASK", "PLANCTL_ATTEMPT", "PLANCTL_BUNDLE")
+    Path("hang.env").write_text(json.dumps({name: os.environ.get(name) for name in names}))
     Path("hang.pid").write_text(str(os.getpid()))  # lets a test see that the stop reached it
     time.sleep(600)
 
@@ -147,7 +151,7 @@ def test_hangs():
 def test_after_hang():
     assert True
 """,
-    ".gitignore": ".planctl.lock\n__pycache__/\nhang.pid\n",
+    ".gitignore": ".planctl.lock\n__pycache__/\nhang.pid\nhang.env\n",
 }
 
 

@@ -133,3 +133,16 @@ def test_a_planctl_error_mid_run_is_recorded_then_raised(linked, monkeypatch, pl
     assert attempt.outcome == "failed"
     assert [(c.name, c.detail) for c in attempt.checks] == [("planctl", "internal error: RuntimeError: chunking broke")]
     assert "Stopped before any chunk ran: internal error" in (linked / attempt.bundle / "summary.md").read_text()
+
+
+def test_the_runs_need_a_task_of_the_triage_initiative(tmp_path, planctl):
+    write(tmp_path / "plans" / "triage.yaml", "initiative: {id: TRIAGE-1, title: triage}\ntriage: {}\nphases: []\n")
+    result = planctl("validate", root=tmp_path)
+    assert result.code == 1 and "plans/triage.yaml:2:9: error: the triage initiative has no task" in result.out
+    refused = planctl("triage", "run", root=tmp_path)
+    assert refused.code == 2 and "the triage initiative has no task: triage runs are attempts at one" in refused.err
+    write(tmp_path / "plans" / "triage.yaml", TRIAGE.replace("triage:\n", "triage:\n  task: O9\n"))
+    result = planctl("validate", root=tmp_path)
+    assert result.code == 1 and "plans/triage.yaml:3:9: error: unknown task 'O9' (tasks: O1)" in result.out
+    assert "unknown task 'O9'" in planctl("triage", "run", root=tmp_path).err
+    assert not (tmp_path / "attempts").exists()

@@ -58,7 +58,8 @@ def test_three_runs_cluster_compare_and_track(suite, planctl):
     first = planctl("triage", "run", root=suite)
     assert first.code == 1, first.out + first.err  # failures: exit 1, like pytest
     [run1] = triage_records(suite).attempts
-    assert (run1.kind, run1.number, run1.outcome) == ("triage", 1, "failed")
+    assert (run1.kind, run1.number, run1.task, run1.outcome) == ("triage", 1, "O1", "failed")
+    assert run1.bundle.startswith("reports/suite-triage/phase_o/")  # where the triage task's attempts go
     assert (
         totals(run1)
         == Totals(collected=15, passed=5, failed=5, errors=2, skipped=1, xfailed=1, xpassed=0, not_run=1).model_dump()
@@ -88,6 +89,17 @@ def test_three_runs_cluster_compare_and_track(suite, planctl):
     assert not (chunk / "junit.xml").exists()
     with pytest.raises(ProcessLookupError):
         os.kill(int((suite / "hang.pid").read_text()), 0)  # the stop reached the hanging test
+    assert json.loads((suite / "hang.env").read_text()) == {
+        "TRIAGE_GUARD": "on",
+        "PLANCTL_PLAN": "SUITE-TRIAGE",
+        "PLANCTL_TASK": "O1",
+        "PLANCTL_ATTEMPT": "1",
+        "PLANCTL_BUNDLE": str(bundle),
+    }
+    assert "export TRIAGE_GUARD=on\n" in (chunk / "commands.txt").read_text()  # how to rerun the chunk
+    # Without a terminal, one line per chunk as it starts and ends.
+    assert "collected 15 tests: 3 chunks, 2 at a time" in first.out
+    assert f"{hung.name}: timed out, {hung.tests - hung.not_run}/{hung.tests} tests" in first.out
     for done in (c for c in run1.triage.chunks if c.outcome == "completed"):
         assert (bundle / "chunks" / done.name / "junit.xml").is_file()
         assert (bundle / "chunks" / done.name / "output.log").is_file()
