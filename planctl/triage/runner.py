@@ -180,7 +180,6 @@ class _TriageRun:
     chunks: list[Chunk] = field(default_factory=list)
     outcomes: dict[str, ChunkOutcome] = field(default_factory=dict)
     live: dict[str, ResultsFile] = field(default_factory=dict)
-    env: CommandEnv | None = None
 
     @property
     def bundle(self) -> Path:
@@ -189,11 +188,11 @@ class _TriageRun:
     def execute(self) -> None:
         started = time.monotonic()
         plan = self.reservation.plan_file.plan
-        self.env = command_env(self.project, self.reservation)
-        write_json(self.bundle / "env.json", environment_snapshot(plan.guard_env, {}, self.env.env))
+        env = command_env(self.project, self.reservation)  # the guard environment and PLANCTL_*
+        write_json(self.bundle / "env.json", environment_snapshot(plan.guard_env, {}, env.env))
         try:
             try:
-                self._collect(self.env)
+                self._collect(env)
             except PlanctlError as err:  # pytest could not collect the suite: nothing to run
                 fail(self.reservation.attempt, "collection", err)
                 return
@@ -201,7 +200,7 @@ class _TriageRun:
             durations = recorded_durations(self.project, records)
             self.chunks = plan_chunks(self.collected, durations, count=self.settings.chunks, split=self.settings.split)
             self.progress.start(len(self.collected), self.chunks, self.settings.jobs)
-            self._run_chunks(self.env)
+            self._run_chunks(env)
         finally:
             self.reservation.attempt.duration_s = round(time.monotonic() - started, 3)
 
