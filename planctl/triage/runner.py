@@ -221,7 +221,8 @@ class _TriageRun:
             self.project,
             self.reservation,
             self._pytest("--collect-only", "-q"),
-            env.adding({OUT_VARIABLE: str(folder)}),
+            # Never the selection of an outer run (a triage run inside a chunk, as in planctl's own tests).
+            env.adding({OUT_VARIABLE: str(folder), SELECT_VARIABLE: ""}),
             time.monotonic() + self.settings.timeout_per_chunk,
             _silent,
             folder=folder,
