@@ -21,7 +21,7 @@ from planctl.project import Project
 from planctl.records import Attempt, Records, load_records, records_path
 from planctl.schema import HistoricalCluster, Task
 from planctl.store import PlanFile, read_all
-from planctl.triage.model import Cluster, ClusterEvent
+from planctl.triage.model import Cluster, ClusterEvent, Event
 from planctl.triage.results import PASSING, Failure
 
 EVENTS = ("new", "persisting", "returning", "resolved", "unverified")
@@ -112,6 +112,7 @@ def update(
     for key, failures in by_signature.items():
         failing = list(dict.fromkeys(f.test for f in failures))
         cluster = next((c for c in clusters if c.signature is not None and str(c.signature) == key), None)
+        event: Event
         if cluster is None:
             cluster = Cluster(id=f"C{next_number}", signature=failures[0].signature, status="open", tests=[])
             next_number += 1
@@ -141,8 +142,8 @@ def update(
     return ids
 
 
-def _event(attempt: Attempt, event: str, tests: int, evidence: list[str]) -> ClusterEvent:
-    return ClusterEvent(attempt=attempt.number, stamp=attempt.stamp, event=event, tests=tests, evidence=evidence)  # type: ignore[arg-type]
+def _event(attempt: Attempt, event: Event, tests: int, evidence: list[str]) -> ClusterEvent:
+    return ClusterEvent(attempt=attempt.number, stamp=attempt.stamp, event=event, tests=tests, evidence=evidence)
 
 
 def comparison(clusters: list[Cluster], attempt: int) -> dict[str, list[str]]:
