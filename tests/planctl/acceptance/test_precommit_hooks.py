@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -21,10 +22,12 @@ def hooks() -> dict[str, dict]:
 
 def run_hook(hook: dict, cwd: Path) -> subprocess.CompletedProcess:
     """The hook's entry as pre-commit runs it (no file names, from the repository's root), with the
-    planctl of this environment."""
+    planctl of this environment. Without PLANCTL_ROOT: under `planctl run` or a triage chunk it names
+    the outer project, and planctl would check that one instead of ``cwd``."""
     command, *args = shlex.split(hook["entry"])
     executable = Path(sys.executable).parent / command
-    return subprocess.run([executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    env = {name: value for name, value in os.environ.items() if name != "PLANCTL_ROOT"}
+    return subprocess.run([executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_each_hook_runs_planctl_without_file_names():
@@ -55,7 +58,8 @@ def test_the_hooks_pass_a_consistent_project_and_fail_a_broken_one(tmp_path):
     write(tmp_path / "docs" / "guide.md", GUIDE)
     validate, ledger_check = hooks()["planctl-validate"], hooks()["planctl-ledger-check"]
     assert run_hook(ledger_check, tmp_path).returncode == 1  # no ledgers yet
-    subprocess.run([Path(sys.executable).parent / "planctl", "ledger"], cwd=tmp_path, check=True, capture_output=True)
+    planctl = Path(sys.executable).parent / "planctl"
+    subprocess.run([planctl, "--root", tmp_path, "ledger"], check=True, capture_output=True)
     assert run_hook(validate, tmp_path).returncode == 0
     assert run_hook(ledger_check, tmp_path).returncode == 0
 
