@@ -70,6 +70,7 @@ class TriageRun(StrictModel):
     totals: Totals = Field(default_factory=Totals)
     chunks: list[ChunkResult] = Field(default_factory=list)
     slowest: list[SlowTest] = Field(default_factory=list)
+    timed: int = Field(0, description="collected tests whose duration an earlier run recorded (chunks balanced by it)")
     compared_with: int | None = Field(None, description="the earlier triage attempt this run is compared with")
     clusters: dict[str, list[str]] = Field(
         default_factory=dict,

@@ -178,6 +178,7 @@ class _TriageRun:
     rootdir: Path | None = None
     collect_errors: list[Failure] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
+    timed: int = 0  # collected tests with a duration from an earlier run
     outcomes: dict[str, ChunkOutcome] = field(default_factory=dict)
     live: dict[str, ResultsFile] = field(default_factory=dict)
 
@@ -198,6 +199,7 @@ class _TriageRun:
                 return
             records = load_records(records_path(self.project, self.reservation.plan_file.name), plan.initiative.id)
             durations = recorded_durations(self.project, records)
+            self.timed = sum(test in durations for test in self.collected)
             self.chunks = plan_chunks(self.collected, durations, count=self.settings.chunks, split=self.settings.split)
             self.progress.start(len(self.collected), self.chunks, self.settings.jobs)
             self._run_chunks(env)
@@ -375,6 +377,7 @@ class _TriageRun:
                 for t in sorted(tests, key=lambda t: -t.duration)[:SLOWEST]
                 if t.outcome != "not run"
             ],
+            timed=self.timed,
             compared_with=previous[-1].number if previous else None,
             clusters=registry.comparison(shown, attempt.number),
         )

@@ -128,7 +128,16 @@ def test_three_runs_cluster_compare_and_track(suite, planctl):
     assert totals(run2) == {
         "collected": 15, "passed": 9, "failed": 2, "errors": 2, "skipped": 1, "xfailed": 1, "xpassed": 0, "not_run": 0
     }  # fmt: skip
-    # Balanced by recorded durations: the ten-second test now has a chunk of its own.
+    # Balanced by recorded durations (all but the test the hang cut off were timed): the ten-second
+    # test now has a chunk of its own.
+    assert (run1.triage.timed, run2.triage.timed) == (0, 14)
+    assert (
+        "balanced by test count: no earlier run timed these tests" in (suite / run1.bundle / "summary.md").read_text()
+    )
+    assert (
+        "balanced by the durations of earlier runs: 14 of 15 tests timed"
+        in (suite / run2.bundle / "summary.md").read_text()
+    )
     [alone] = [c for c in run2.triage.chunks if c.outcome == "timed out"]
     assert alone.tests == 1 and alone.stopped_in == "tests/test_zz_hang.py::test_hangs"
     shown = json.loads(planctl("triage", "show", "--json", root=suite).out)
