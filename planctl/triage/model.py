@@ -10,7 +10,7 @@ from pydantic import Field
 
 from planctl.schema import CLUSTER_PATTERN, StrictModel
 
-ChunkOutcome = Literal["completed", "timed out", "crashed", "interrupted", "not started"]
+ChunkEnd = Literal["completed", "timed out", "crashed", "interrupted", "not started"]
 Event = Literal["new", "persisting", "returning", "resolved"]
 COUNTS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
 
@@ -47,7 +47,7 @@ class Totals(StrictModel):
 
 class ChunkResult(StrictModel):
     name: str
-    outcome: ChunkOutcome
+    outcome: ChunkEnd
     tests: int
     expected_s: float = Field(description="duration predicted from earlier runs")
     duration_s: float | None = None

@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import traceback
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,9 @@ class _Recorder:
     # --- results ---------------------------------------------------------------------------------
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(self, collector: pytest.Collector) -> pytest.CollectReport:
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
         report = yield
         call = getattr(report, "call", None)  # attached here, removed before pytest_collectreport
         if report.failed:
@@ -114,7 +117,9 @@ class _Recorder:
         self._write(event="start", nodeid=nodeid)
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if report.failed:
             report.planctl_failure = self._failure(call.excinfo, report)  # type: ignore[attr-defined]

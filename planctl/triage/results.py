@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planctl.triage.model import COUNTS, ChunkResult, Signature
+from planctl.triage.model import COUNTS, ChunkEnd, ChunkResult, Signature
 from planctl.triage.signature import dumped_frames, frame_name, is_project_file, library_roots, normalise
 
 # pytest's summary categories, as planctl's totals name them.
@@ -164,6 +164,8 @@ def judge_chunk(
     if stopped == "signal" and results.exit_status is not None:
         # pytest had finished its session; only the process's exit was cut short
         stopped, exit_code = None, results.exit_status
+    outcome: ChunkEnd
+    reason: str | None
     if stopped == "not started":
         outcome, reason = "not started", "the run was interrupted before this chunk started"
     elif stopped == "timeout":

@@ -118,7 +118,9 @@ class TriageKind:
     _settings: TriageSettings | None = field(default=None, init=False)
     _run: _TriageRun | None = field(default=None, init=False)
 
-    def admit(self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records) -> dict:
+    def admit(
+        self, project: Project, plan_file: PlanFile, phase: Phase, task: Task, records: Records
+    ) -> dict[str, Any]:
         if plan_file.plan.triage is None:
             raise PlanctlError(f"{plan_file.display}: the plan has no `triage:` section")
         expected = registry.triage_task(plan_file)

@@ -9,8 +9,8 @@ import pytest
 
 from planctl.project import Project
 from planctl.records import load_records, records_path
+from tests.planctl.acceptance.triage_suite import TRIAGE_PHASE
 from tests.planctl.planctl_testkit import write
-from tests.planctl.triage.suite_kit import TRIAGE_PHASE
 
 TRIAGE = """\
 initiative: {id: TRIAGE-1, title: triage}

@@ -1,4 +1,4 @@
-"""planctl triage on a throwaway project whose suite fails in known ways (suite_kit.py): counts,
+"""planctl triage on a throwaway project whose suite fails in known ways (triage_suite.py): counts,
 clusters and their ids, a hung chunk, comparisons across runs, links to plans, the tracker, and a
 run stopped with SIGINT. Every run is real: pytest processes, git commits, files on disk."""
 
@@ -18,8 +18,8 @@ import pytest
 from planctl.project import Project
 from planctl.records import load_records, records_path
 from planctl.triage.model import Totals
+from tests.planctl.acceptance.triage_suite import MEAN_BROKEN, MEAN_FIXED, TRIAGE_PHASE, make_suite_project, set_mean
 from tests.planctl.planctl_testkit import git, write
-from tests.planctl.triage.suite_kit import MEAN_BROKEN, MEAN_FIXED, TRIAGE_PHASE, make_suite_project, set_mean
 
 MEAN_TESTS = [f"tests/test_mean.py::test_mean[values{i}]" for i in range(3)]
 
