@@ -9,11 +9,10 @@ from nanobrag import InputError, build_setup, build_setups, render, render_batch
 from nanobrag.flags import parse_flags
 
 # A small triclinic crystal on a 16x16 detector, with sub-pixels, mosaic domains and two phi steps.
-BASE_LINE = (
+BASE = (
     "-cell 70 80 90 85 95 105 -misset 10 20 30 -default_F 100 -lambda 1 -N 3 -distance 80"
     " -detpixels 16 -pixel 0.6 -oversample 2 -mosaic 0.5 -mosaic_dom 3 -mosaic_seed 7 -phi 0 -osc 1 -phisteps 2"
-)
-BASE = BASE_LINE.split()
+).split()
 
 
 def single(config, dtype=torch.float64, **params: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -91,108 +91,26 @@ def test_sourcefile_reproduces_the_generated_sources(tmp_path):
     assert torch.allclose(simulate(from_file), simulate(cfg), rtol=1e-10)
 
 
+# A small triclinic crystal on a 16x16 detector, one sub-pixel: the base of the rotation tests below.
+SMALL_TRICLINIC = "-cell 70 80 90 75 85 95 -default_F 100 -N 5 -detpixels 16 -pixel 2 -oversample 1".split()
+
+
 def test_single_phi_step_equals_the_same_misset():
     """Rotating by phi about the MOSFLM spindle (z) is the same crystal as a misset about z."""
-    spun = parse_flags(
-        [
-            "-cell",
-            "70",
-            "80",
-            "90",
-            "75",
-            "85",
-            "95",
-            "-default_F",
-            "100",
-            "-N",
-            "5",
-            "-detpixels",
-            "16",
-            "-pixel",
-            "2",
-            "-oversample",
-            "1",
-            "-phi",
-            "12",
-        ]
-    )[0]
-    turned = parse_flags(
-        [
-            "-cell",
-            "70",
-            "80",
-            "90",
-            "75",
-            "85",
-            "95",
-            "-default_F",
-            "100",
-            "-N",
-            "5",
-            "-detpixels",
-            "16",
-            "-pixel",
-            "2",
-            "-oversample",
-            "1",
-            "-misset",
-            "0",
-            "0",
-            "12",
-        ]
-    )[0]
+    spun = parse_flags([*SMALL_TRICLINIC, "-phi", "12"])[0]
+    turned = parse_flags([*SMALL_TRICLINIC, "-misset", "0", "0", "12"])[0]
     assert torch.allclose(simulate(spun), simulate(turned), rtol=1e-9)
 
 
 def test_custom_spindle_axis_changes_the_rotation():
-    base = [
-        "-cell",
-        "70",
-        "80",
-        "90",
-        "75",
-        "85",
-        "95",
-        "-default_F",
-        "100",
-        "-N",
-        "5",
-        "-detpixels",
-        "16",
-        "-pixel",
-        "2",
-        "-oversample",
-        "1",
-        "-phi",
-        "12",
-    ]
+    base = [*SMALL_TRICLINIC, "-phi", "12"]
     about_z = simulate(parse_flags(base)[0])
     about_y = simulate(parse_flags(base + ["-spindle_axis", "0", "1", "0"])[0])
     assert not torch.allclose(about_z, about_y)
 
 
 def test_random_misset_is_reproducible_from_its_seed():
-    base = [
-        "-cell",
-        "70",
-        "80",
-        "90",
-        "75",
-        "85",
-        "95",
-        "-default_F",
-        "100",
-        "-N",
-        "5",
-        "-detpixels",
-        "16",
-        "-pixel",
-        "2",
-        "-oversample",
-        "1",
-        "-misset",
-        "random",
-    ]
+    base = [*SMALL_TRICLINIC, "-misset", "random"]
     first = simulate(parse_flags(base + ["-misset_seed", "5"])[0])
     assert torch.equal(first, simulate(parse_flags(base + ["-misset_seed", "5"])[0]))
     assert not torch.allclose(first, simulate(parse_flags(base + ["-misset_seed", "6"])[0]))
