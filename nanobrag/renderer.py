@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
+from torch.utils import _pytree as pytree
 from torch.utils.checkpoint import checkpoint
 
 from .beam import R_E_SQUARED, polarization_frame
@@ -155,7 +156,8 @@ def render_batch(
         group = [setups[index] for index in members]
         per_pixel = evaluations_per_pixel(first) * len(group)
         chunk = _chunk_pixels(first, per_pixel, False, memory_budget)
-        inputs = _stack([kernel_inputs(setup) for setup in group])
+        # every tensor of the setups' inputs stacked along a new leading (batch) axis
+        inputs = pytree.tree_map(lambda *leaves: torch.stack(leaves), *[kernel_inputs(setup) for setup in group])
         rendered = _render_group(group, _batched_chunk, inputs, chunk, _needs_grad(group), progress)
         for position, index in enumerate(members):
             images[index] = rendered[position]
@@ -281,14 +283,6 @@ def batch_difference(a: Setup, b: Setup) -> str | None:
 def _table_shape(setup: Setup) -> tuple[int, ...] | None:
     table = setup.structure.table
     return None if table is None else tuple(table.shape)
-
-
-def _stack(items: Sequence[Any]) -> Any:
-    """Stack every tensor of a list of (nested) named tuples along a new leading axis."""
-    first = items[0]
-    if isinstance(first, tuple):
-        return type(first)(*(_stack([item[i] for item in items]) for i in range(len(first))))
-    return torch.stack(list(items))
 
 
 class RunState(NamedTuple):
